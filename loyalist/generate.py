@@ -288,7 +288,10 @@ def customer_profiles(rng: np.random.Generator, cfg: GeneratorConfig, p: Persons
                          pa.array(np.array([c[0] for c in CITIES])[new_city]))
     upd = upd.set_column(upd.schema.get_field_index("city_tier"), "city_tier",
                          pa.array(np.array([c[1] for c in CITIES])[new_city]))
-    return pa.concat_tables([profiles, upd])
+    # Accounts opened, or changes made, after the last day are not known yet.
+    end_s = np.datetime64(cfg.end_date + timedelta(days=1)).astype("datetime64[s]")
+    out = pa.concat_tables([profiles, upd])
+    return out.filter(pc.less(out["updated_at"], pa.scalar(end_s)))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -600,10 +603,10 @@ def make_feedback(rng: np.random.Generator, cfg: GeneratorConfig, p: Persons, or
 
 def make_consent_events(rng: np.random.Generator, cfg: GeneratorConfig, p: Persons,
                         profiles: pa.Table) -> pa.Table:
-    first = profiles.slice(0, len(profiles))  # includes re-sent profiles; take the originals only
+    first = profiles
     person = first["_person"].to_numpy()
-    original = np.r_[True, np.ones(len(person) - 1, bool)]
     created = first["created_at"].to_numpy()
+    original = created == first["updated_at"].to_numpy()  # re-sent profiles carry no new consent
     has = {"email": ~np.asarray(first["email"].is_null()), "sms": ~np.asarray(first["phone"].is_null()),
            "ads": np.ones(len(person), bool)}
     end_s = np.datetime64(cfg.end_date + timedelta(days=1)).astype("datetime64[s]") - np.timedelta64(1, "s")

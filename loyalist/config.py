@@ -1,0 +1,39 @@
+"""Runtime settings, read from environment variables (see .env.example). One place for every path."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path
+    landing_dir: Path
+    warehouse_path: Path
+    dbt_target: str
+    duckdb_memory_limit: str
+    duckdb_threads: int
+    # Rows whose event time is later than the batch end plus this tolerance are quarantined.
+    future_tolerance_hours: int
+
+    @property
+    def dbt_project_dir(self) -> Path:
+        return DBT_PROJECT_DIR
+
+
+def get_settings() -> Settings:
+    data_dir = Path(os.environ.get("LOYALIST_DATA_DIR", PROJECT_ROOT / "data")).resolve()
+    return Settings(
+        data_dir=data_dir,
+        landing_dir=Path(os.environ.get("LOYALIST_LANDING_DIR", data_dir / "landing")).resolve(),
+        warehouse_path=Path(os.environ.get("LOYALIST_WAREHOUSE", data_dir / "warehouse" / "loyalist.duckdb")).resolve(),
+        dbt_target=os.environ.get("LOYALIST_DBT_TARGET", "duckdb"),
+        duckdb_memory_limit=os.environ.get("LOYALIST_DUCKDB_MEMORY_LIMIT", "4GB"),
+        duckdb_threads=int(os.environ.get("LOYALIST_DUCKDB_THREADS", os.cpu_count() or 2)),
+        future_tolerance_hours=int(os.environ.get("LOYALIST_FUTURE_TOLERANCE_HOURS", "1")),
+    )

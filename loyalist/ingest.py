@@ -1,0 +1,352 @@
+"""Load landing files into DuckDB schema ``raw``: cast to the contract, quarantine what breaks it.
+
+Every file becomes one *load*: its rows go either to ``raw.<entity>`` (typed, with load metadata) or
+to ``raw.<entity>__quarantine`` (original text values as JSON plus the reasons). A load replaces
+whatever the same file loaded before, inside one transaction, so reruns never duplicate rows, and
+``raw._load_manifest`` records rows read / loaded / quarantined per file (conservation is checked
+before commit).
+
+Which files a run loads: every file of the partitions inside the data interval (a rerun replaces
+them), plus any file of an earlier partition that was never loaded or whose content changed since
+(late and re-sent files).
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import logging
+import re
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+
+import duckdb
+
+from loyalist.contracts import ENTITIES, Entity
+
+log = logging.getLogger(__name__)
+
+PARTITION_RE = re.compile(r"^dt=(\d{4}-\d{2}-\d{2})$")
+DATA_SUFFIXES = (".csv", ".parquet")
+METADATA_COLUMNS = (
+    ("_batch_id", "VARCHAR"),
+    ("_source_file", "VARCHAR"),
+    ("_partition_date", "DATE"),
+    ("_row_in_file", "BIGINT"),
+    ("_loaded_at", "TIMESTAMPTZ"),
+)
+
+
+class IngestError(Exception):
+    """A whole batch cannot be loaded (missing required column, unreadable file). Message names the file."""
+
+
+@dataclass
+class LoadResult:
+    entity: str
+    source_file: str
+    partition_date: date
+    rows_read: int
+    rows_loaded: int
+    rows_quarantined: int
+    extra_columns: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        d = asdict(self)
+        d["partition_date"] = self.partition_date.isoformat()
+        return d
+
+
+@dataclass(frozen=True)
+class LandingFile:
+    entity: str
+    path: Path
+    partition_date: date
+
+
+def _q(identifier: str) -> str:
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+def _lit(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+# --------------------------------------------------------------------------------------------------
+# Raw tables and manifest.
+# --------------------------------------------------------------------------------------------------
+def ensure_raw_schema(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute("create schema if not exists raw")
+    for entity in ENTITIES.values():
+        cols = [f"{_q(c.name)} {c.type}" for c in entity.columns] + [f"{n} {t}" for n, t in METADATA_COLUMNS]
+        con.execute(f"create table if not exists raw.{entity.name} ({', '.join(cols)})")
+        for c in entity.columns:  # contract grew since the table was made
+            con.execute(f"alter table raw.{entity.name} add column if not exists {_q(c.name)} {c.type}")
+        con.execute(
+            f"create table if not exists raw.{entity.name}__quarantine ("
+            "_batch_id varchar, _source_file varchar, _partition_date date, _row_in_file bigint, "
+            "_loaded_at timestamptz, reasons varchar, original_values json)"
+        )
+    con.execute(
+        "create table if not exists raw._load_manifest ("
+        "entity varchar, source_file varchar primary key, partition_date date, file_sha256 varchar, "
+        "file_size bigint, file_mtime_ns bigint, "
+        "batch_id varchar, rows_read bigint, rows_loaded bigint, rows_quarantined bigint, "
+        "extra_columns varchar, loaded_at timestamptz)"
+    )
+
+
+def _loaded_files(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[str, int, int]]:
+    rows = con.execute("select source_file, file_sha256, file_size, file_mtime_ns from raw._load_manifest")
+    return {r[0]: (r[1], r[2], r[3]) for r in rows.fetchall()}
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+# --------------------------------------------------------------------------------------------------
+# Which files to load.
+# --------------------------------------------------------------------------------------------------
+def landing_files(landing_dir: Path, entity: str, before: date) -> list[LandingFile]:
+    """All data files of ``entity`` in partitions dated before ``before``, oldest first."""
+    folder = landing_dir / entity
+    if not folder.is_dir():
+        return []
+    files = []
+    for part in sorted(folder.iterdir()):
+        m = PARTITION_RE.match(part.name)
+        if not (m and part.is_dir()):
+            continue
+        day = date.fromisoformat(m.group(1))
+        if day >= before:
+            continue
+        files += [LandingFile(entity, f, day) for f in sorted(part.iterdir()) if f.suffix in DATA_SUFFIXES]
+    return files
+
+
+def files_to_load(con: duckdb.DuckDBPyConnection, landing_dir: Path, entity: str,
+                  start: date, end: date) -> list[LandingFile]:
+    """Files in [start, end) always; earlier files only if new or changed (late / re-sent data)."""
+    loaded = _loaded_files(con)
+    chosen = []
+    for f in landing_files(landing_dir, entity, before=end):
+        known = loaded.get(str(f.path))
+        if f.partition_date >= start or known is None:
+            chosen.append(f)
+            continue
+        sha, size, mtime_ns = known
+        stat = f.path.stat()
+        # Same size and mtime: unchanged (cheap); otherwise compare content.
+        if (stat.st_size, stat.st_mtime_ns) != (size, mtime_ns) and file_sha256(f.path) != sha:
+            chosen.append(f)
+    return chosen
+
+
+# --------------------------------------------------------------------------------------------------
+# Loading: all due files of one entity in one set-based pass, one transaction.
+# --------------------------------------------------------------------------------------------------
+def read_header(path: Path) -> list[str]:
+    """Column names of a landing file, without reading its body."""
+    if path.suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        return pq.read_schema(path).names
+    if path.stat().st_size == 0:
+        raise IngestError(f"{path}: file is empty (no header row)")
+    with path.open(newline="", encoding="utf-8", errors="replace") as fh:
+        return [c.strip().lstrip("\ufeff") for c in next(csv.reader(fh), [])]
+
+
+def _check_headers(entity: Entity, headers: dict[str, list[str]]) -> dict[str, list[str]]:
+    """Fail the batch on a missing required column; return the extra columns per file."""
+    extras = {}
+    for path, header in headers.items():
+        missing = [c for c in entity.required_columns if c not in header]
+        if missing:
+            raise IngestError(f"{path}: required column(s) missing: {', '.join(missing)} "
+                              f"(found: {', '.join(header) or 'nothing'}); see docs/input_contract.md")
+        extra = [c for c in header if c not in entity.column_names]
+        if extra:
+            log.warning("%s: ignoring columns not in the contract: %s", path, ", ".join(extra))
+        extras[path] = extra
+    return extras
+
+
+def _scan_sql(paths: list[str]) -> str:
+    if paths[0].endswith(".parquet"):
+        return f"select * from read_parquet({paths!r}, filename = '_source_file', hive_partitioning = false)"
+    return (f"select * from read_csv({paths!r}, all_varchar = true, header = true, filename = '_source_file', "
+            "hive_partitioning = false, store_rejects = true, rejects_table = '_rejects', "
+            "rejects_scan = '_reject_scans')")
+
+
+def _stage_text_rows(con: duckdb.DuckDBPyConnection, entity: Entity, files: list[LandingFile],
+                     headers: dict[str, list[str]]) -> None:
+    """Create temp tables ``_landing`` (contract columns as text, _source_file, _row_in_file) and
+    ``_all_rejects`` (malformed CSV lines) from the files.
+
+    Files are scanned in groups of identical header and format (one scan in the usual case), so a
+    file whose columns moved or changed (schema drift) is still read by name, never by position.
+    """
+    groups: dict[tuple, list[str]] = {}
+    for f in files:
+        groups.setdefault((f.path.suffix, tuple(headers[str(f.path)])), []).append(str(f.path))
+    con.execute("create or replace temp table _all_rejects (file_path varchar, line ubigint, "
+                "error_type varchar, csv_line varchar, error_message varchar)")
+    con.execute("create or replace temp table _landing (_source_file varchar, _row_in_file bigint, "
+                + ", ".join(f"{_q(c)} varchar" for c in entity.column_names) + ")")
+    for (suffix, header), paths in groups.items():
+        con.execute("drop table if exists _rejects; drop table if exists _reject_scans")
+        try:
+            con.execute(f"create or replace temp table _scan as {_scan_sql(paths)}")
+        except duckdb.Error as exc:
+            raise IngestError(f"{entity.name}: cannot read {paths[0] if len(paths) == 1 else f'{len(paths)} files'}"
+                              f": {str(exc).splitlines()[0]}") from exc
+        if suffix == ".csv":
+            con.execute("insert into _all_rejects select s.file_path, r.line, r.error_type, r.csv_line, "
+                        "r.error_message from _rejects r join _reject_scans s using (scan_id, file_id)")
+        texts = ", ".join(f"cast({_q(c)} as varchar)" if c in header else "null" for c in entity.column_names)
+        # Scan order is file order; number rows within each file from it.
+        con.execute(f"""
+            insert into _landing
+            with numbered as (select row_number() over () as _scan_row, * from _scan)
+            select _source_file, row_number() over (partition by _source_file order by _scan_row), {texts}
+            from numbered
+        """)
+    con.execute("drop table if exists _scan")
+
+
+def _typed_select(entity: Entity, max_event_time: datetime) -> str:
+    """SQL turning the text table ``_landing`` into typed columns plus a ``_reasons`` string.
+
+    Reasons come in two groups: reading a value (missing, not castable) is judged on the text, rules
+    (checks, future times, duplicate keys) on the typed values after defaults are applied.
+    """
+    cast_exprs, read_reasons, rule_reasons = [], [], []
+    for c in entity.columns:
+        text = f"nullif(trim({_q(c.name)}), '')"
+        cast_exprs.append(f"try_cast({text} as {c.type}) as {_q(c.name)}")
+        read_reasons.append(
+            f"case when {text} is not null and try_cast({text} as {c.type}) is null "
+            f"then '{c.name}: cannot read \"' || left({text}, 40) || '\" as {c.type}' end")
+        if c.required:
+            read_reasons.append(f"case when {text} is null then 'missing {c.name}' end")
+    defaulted = [f"coalesce({_q(c.name)}, {c.default}) as {_q(c.name)}" if c.default else _q(c.name)
+                 for c in entity.columns]
+    for c in entity.columns:
+        if c.check:
+            rule = c.check.replace("'", "''")
+            rule_reasons.append(f"case when {_q(c.name)} is not null and not coalesce({c.check}, false) "
+                                f"then '{c.name}: breaks rule {rule}' end")
+    if entity.event_time:
+        limit = max_event_time.isoformat()
+        rule_reasons.append(f"case when {_q(entity.event_time)} > timestamptz '{limit}' "
+                            f"then '{entity.event_time}: in the future (after {limit})' end")
+    key = ", ".join(_q(k) for k in entity.key)
+    rule_reasons.append(
+        f"case when row_number() over (partition by _source_file, {key} order by _row_in_file) > 1 "
+        "then 'duplicate key in file' end")
+    originals = ", ".join(f"{_q(c)} := {_q(c)}" for c in entity.column_names)
+    return f"""
+        with cast_rows as (
+            select _source_file, _row_in_file, struct_pack({originals}) as _original,
+                   {", ".join(cast_exprs)},
+                   concat_ws('; ', {", ".join(read_reasons)}) as _read_reasons
+            from _landing
+        ),
+        defaulted as (
+            select _source_file, _row_in_file, _original, _read_reasons, {", ".join(defaulted)}
+            from cast_rows
+        )
+        select *, concat_ws('; ', nullif(_read_reasons, ''), {", ".join(rule_reasons)}) as _reasons
+        from defaulted
+    """
+
+
+def load_files(con: duckdb.DuckDBPyConnection, entity_name: str, files: list[LandingFile], batch_id: str,
+               max_event_time: datetime) -> list[LoadResult]:
+    """Load landing files of one entity, replacing earlier loads of the same files, in one transaction."""
+    if not files:
+        return []
+    entity = ENTITIES[entity_name]
+    headers = {str(f.path): read_header(f.path) for f in files}
+    extras = _check_headers(entity, headers)
+    _stage_text_rows(con, entity, files, headers)
+    con.execute(f"create or replace temp table _typed as {_typed_select(entity, max_event_time)}")
+    con.execute("create or replace temp table _files (_source_file varchar, _partition_date date)")
+    con.executemany("insert into _files values (?, ?)", [(str(f.path), f.partition_date) for f in files])
+
+    cols = ", ".join(_q(c) for c in entity.column_names)
+    meta = f"{_lit(batch_id)}, t._source_file, f._partition_date, t._row_in_file, now()"
+    con.execute("begin transaction")
+    try:
+        for table in (entity.name, f"{entity.name}__quarantine"):
+            con.execute(f"delete from raw.{table} where _source_file in (select _source_file from _files)")
+        con.execute(f"""insert into raw.{entity.name} ({cols}, _batch_id, _source_file, _partition_date,
+                        _row_in_file, _loaded_at)
+                        select {cols}, {meta} from _typed t join _files f using (_source_file)
+                        where t._reasons = ''""")
+        con.execute(f"""insert into raw.{entity.name}__quarantine
+                        select {meta}, t._reasons, to_json(t._original)
+                        from _typed t join _files f using (_source_file) where t._reasons <> ''""")
+        con.execute(f"""insert into raw.{entity.name}__quarantine
+                        select {_lit(batch_id)}, r.file_path, f._partition_date, r.line, now(),
+                               'malformed line: ' || r.error_type || ': ' || r.error_message,
+                               to_json({{'csv_line': r.csv_line}})
+                        from _all_rejects r join _files f on f._source_file = r.file_path""")
+        counts = con.execute(f"""
+            with read_rows as (
+                select _source_file, count(*) as n from _landing group by all
+                union all
+                select file_path, count(*) from _all_rejects group by all
+            ),
+            loaded as (select _source_file, count(*) as n from raw.{entity.name}
+                       where _source_file in (select _source_file from _files) group by all),
+            quarantined as (select _source_file, count(*) as n from raw.{entity.name}__quarantine
+                            where _source_file in (select _source_file from _files) group by all)
+            select f._source_file, f._partition_date,
+                   coalesce((select sum(n) from read_rows r where r._source_file = f._source_file), 0),
+                   coalesce((select n from loaded l where l._source_file = f._source_file), 0),
+                   coalesce((select n from quarantined q where q._source_file = f._source_file), 0)
+            from _files f order by f._partition_date, f._source_file""").fetchall()
+        results, manifest = [], []
+        for source_file, day, read, loaded, quarantined in counts:
+            if loaded + quarantined != read:  # never commit a load that lost or invented rows
+                raise IngestError(f"{source_file}: conservation broken: read {read}, loaded {loaded}, "
+                                  f"quarantined {quarantined}")
+            stat = Path(source_file).stat()
+            manifest.append([entity.name, source_file, day, file_sha256(Path(source_file)), stat.st_size,
+                             stat.st_mtime_ns, batch_id, read, loaded, quarantined,
+                             ",".join(extras[source_file])])
+            results.append(LoadResult(entity.name, source_file, day, read, loaded, quarantined,
+                                      extras[source_file]))
+        con.executemany("insert or replace into raw._load_manifest values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, now())",
+                        manifest)
+        con.execute("commit")
+    except Exception:
+        con.execute("rollback")
+        raise
+    return results
+
+
+def ingest_landing(con: duckdb.DuckDBPyConnection, landing_dir: Path, start: date, end: date,
+                   batch_id: str, max_event_time: datetime,
+                   entities: list[str] | None = None) -> list[LoadResult]:
+    """Load every file due for the interval [start, end) for each entity; return one result per file."""
+    ensure_raw_schema(con)
+    results = []
+    for name in entities or list(ENTITIES):
+        loaded = load_files(con, name, files_to_load(con, landing_dir, name, start, end), batch_id,
+                            max_event_time)
+        if loaded:
+            log.info("%s: %s file(s), read %s, loaded %s, quarantined %s", name, len(loaded),
+                     sum(r.rows_read for r in loaded), sum(r.rows_loaded for r in loaded),
+                     sum(r.rows_quarantined for r in loaded))
+        results += loaded
+    return results

@@ -1,0 +1,69 @@
+"""loyalist_daily: one day of customer data from landing files to validated, published marts.
+
+ingest -> validate_raw -> dbt_build -> publish. Each task is idempotent: a rerun of the same data
+interval replaces what the previous attempt wrote. The work lives in ``loyalist.pipeline``; this
+file only orchestrates (no I/O or heavy imports at parse time).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from airflow.sdk import CronDataIntervalTimetable, dag, task
+
+DEFAULT_ARGS = {
+    "owner": "data-engineering",
+    "retries": 2,
+    "retry_delay": timedelta(minutes=2),
+    "retry_exponential_backoff": True,
+}
+
+
+@dag(
+    dag_id="loyalist_daily",
+    description="Landing files -> raw (with quarantine) -> GX gate -> dbt build -> published warehouse",
+    # Interval timetable: the run for day D starts after D ends and covers exactly [D, D+1).
+    schedule=CronDataIntervalTimetable("0 0 * * *", timezone="UTC"),
+    start_date=datetime(2025, 1, 1),
+    catchup=False,  # history is loaded by the first run (all earlier landing partitions), not by 365 runs
+    max_active_runs=1,  # DuckDB has a single writer
+    default_args=DEFAULT_ARGS,
+    tags=["loyalist", "daily", "crm"],
+    doc_md=__doc__,
+)
+def loyalist_daily():
+    @task
+    def ingest(data_interval_start=None, data_interval_end=None, run_id=None) -> dict:
+        from loyalist.config import get_settings
+        from loyalist.pipeline import ingest_interval
+
+        return ingest_interval(get_settings(), data_interval_start, data_interval_end, batch_id=run_id)
+
+    @task
+    def validate_raw(batch: dict) -> list[str]:
+        from loyalist.config import get_settings
+        from loyalist.pipeline import validate_raw_batch
+
+        return validate_raw_batch(get_settings(), batch["batch_id"])
+
+    @task
+    def dbt_build(data_interval_start=None) -> str:
+        from loyalist.config import get_settings
+        from loyalist.pipeline import as_of_date, dbt_build
+
+        as_of = as_of_date(data_interval_start)
+        dbt_build(get_settings(), as_of)
+        return as_of.isoformat()
+
+    @task
+    def publish() -> str:
+        from loyalist.config import get_settings
+        from loyalist.pipeline import publish
+
+        return str(publish(get_settings()))
+
+    batch = ingest()
+    validate_raw(batch) >> dbt_build() >> publish()
+
+
+loyalist_daily()

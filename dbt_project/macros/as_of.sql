@@ -1,0 +1,27 @@
+{#-
+    The `as_of_date` var ('YYYY-MM-DD') is the day a run is "as of". Event tables keep only events
+    before the end of that day (UTC), so rerunning a past date reproduces that day's marts.
+    The var may arrive as a string or, from `--vars '{as_of_date: 2025-12-31}'`, as a YAML date.
+-#}
+{% macro as_of_date() -%}
+    {%- set raw_value = var('as_of_date') | string | trim -%}
+    {%- if not modules.re.match('^[0-9]{4}-[0-9]{2}-[0-9]{2}$', raw_value) -%}
+        {{ exceptions.raise_compiler_error("var as_of_date must be 'YYYY-MM-DD', got '" ~ raw_value ~ "'") }}
+    {%- endif -%}
+    {#- fromisoformat also rejects impossible days like 2025-02-30 -#}
+    {{ return(modules.datetime.date.fromisoformat(raw_value).isoformat()) }}
+{%- endmacro %}
+
+
+{#- First instant after the as-of day, as a literal (computed here so the SQL stays portable). -#}
+{% macro as_of_cutoff() -%}
+    {%- set as_of = modules.datetime.date.fromisoformat(as_of_date()) -%}
+    {%- set next_day = as_of + modules.datetime.timedelta(days=1) -%}
+    cast('{{ next_day.isoformat() }} 00:00:00+00' as {{ type_timestamptz() }})
+{%- endmacro %}
+
+
+{#- The one place the as-of rule lives: `where {{ as_of_filter('ordered_at') }}`. -#}
+{% macro as_of_filter(event_time_column) -%}
+    {{ event_time_column }} < {{ as_of_cutoff() }}
+{%- endmacro %}

@@ -1,0 +1,34 @@
+{#- Dialect differences live here, behind adapter.dispatch; the default is standard SQL. -#}
+
+{#- Timestamp with time zone: dbt.type_timestamp() is the zone-less type, which we never want. -#}
+{% macro type_timestamptz() -%}
+    {{ return(adapter.dispatch('type_timestamptz', 'loyalist')()) }}
+{%- endmacro %}
+
+{% macro default__type_timestamptz() -%}
+    timestamp with time zone
+{%- endmacro %}
+
+
+{#- The UTC calendar day of a timestamptz, independent of the session time zone. -#}
+{% macro utc_date(timestamp_column) -%}
+    {{ return(adapter.dispatch('utc_date', 'loyalist')(timestamp_column)) }}
+{%- endmacro %}
+
+{% macro default__utc_date(timestamp_column) -%}
+    cast(({{ timestamp_column }} at time zone 'UTC') as date)
+{%- endmacro %}
+
+
+{#- Keep only the digits 0-9 of a string. DuckDB and Postgres share regexp_replace with a 'g' flag. -#}
+{% macro strip_non_digits(string_expression) -%}
+    {{ return(adapter.dispatch('strip_non_digits', 'loyalist')(string_expression)) }}
+{%- endmacro %}
+
+{% macro default__strip_non_digits(string_expression) -%}
+    regexp_replace({{ string_expression }}, '[^0-9]', '', 'g')
+{%- endmacro %}
+
+{% macro snowflake__strip_non_digits(string_expression) -%}
+    regexp_replace({{ string_expression }}, '[^0-9]', '')
+{%- endmacro %}

@@ -1,0 +1,142 @@
+"""The steps of the daily pipeline, as plain functions. Airflow tasks only call these.
+
+Keeping the work here (not in the DAG file) means each step runs the same from the DAG, the CLI and
+the tests, and the DAG file stays cheap to parse.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import subprocess
+import sys
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+from loyalist.config import Settings
+from loyalist.contracts import ENTITIES
+from loyalist.warehouse import connect
+
+log = logging.getLogger(__name__)
+
+
+class DataQualityError(Exception):
+    """A validation gate failed; the message lists every failed expectation."""
+
+
+class DbtError(Exception):
+    """dbt build failed; the message carries dbt's own summary of what broke."""
+
+
+def as_of_date(interval_start: datetime) -> date:
+    """The business day a run covers: the (daily) data interval's first day."""
+    return interval_start.date()
+
+
+def ingest_interval(settings: Settings, start: datetime, end: datetime, batch_id: str) -> dict:
+    """Load the landing files due for [start, end); return counts per entity."""
+    from loyalist.ingest import ingest_landing
+
+    max_event_time = end + timedelta(hours=settings.future_tolerance_hours)
+    with connect(settings) as con:
+        results = ingest_landing(con, settings.landing_dir, start.date(), end.date(), batch_id, max_event_time)
+    summary: dict[str, dict[str, int]] = {}
+    for r in results:
+        s = summary.setdefault(r.entity, {"files": 0, "rows_read": 0, "rows_loaded": 0, "rows_quarantined": 0})
+        s["files"] += 1
+        s["rows_read"] += r.rows_read
+        s["rows_loaded"] += r.rows_loaded
+        s["rows_quarantined"] += r.rows_quarantined
+    return {"batch_id": batch_id, "entities": summary}
+
+
+def validate_raw_batch(settings: Settings, batch_id: str) -> list[str]:
+    """Validate every raw table's rows of this batch and the batch's load manifest with GX.
+
+    Raises DataQualityError naming each failed expectation; returns the per-suite descriptions.
+    """
+    from expectations.runner import validate_frame
+    from expectations.suites import load_manifest_suite, raw_suite
+
+    outcomes = []
+    with connect(settings) as con:
+        for entity in ENTITIES:
+            frame = con.execute(f"select * from raw.{entity} where _batch_id = ?", [batch_id]).df()
+            if len(frame):
+                outcomes.append(validate_frame(frame, raw_suite(entity)))
+        manifest = con.execute(
+            "select source_file, rows_quarantined / greatest(rows_read, 1) as quarantine_share, "
+            "rows_read - rows_loaded - rows_quarantined as unaccounted_rows "
+            "from raw._load_manifest where batch_id = ?", [batch_id]).df()
+    if len(manifest):
+        outcomes.append(validate_frame(manifest, load_manifest_suite()))
+    descriptions = [o.describe() for o in outcomes]
+    for d in descriptions:
+        log.info(d)
+    failed = [o.describe() for o in outcomes if not o.success]
+    if failed:
+        raise DataQualityError("raw batch failed validation: " + " | ".join(failed))
+    return descriptions
+
+
+def dbt_command(settings: Settings, *args: str) -> list[str]:
+    dbt = Path(sys.executable).with_name("dbt")
+    return [str(dbt) if dbt.exists() else "dbt", *args, "--project-dir", str(settings.dbt_project_dir),
+            "--profiles-dir", str(settings.dbt_project_dir), "--target", settings.dbt_target]
+
+
+def dbt_env(settings: Settings) -> dict[str, str]:
+    dbt_dir = settings.data_dir / "dbt"
+    return {
+        **os.environ,
+        "LOYALIST_WAREHOUSE": str(settings.warehouse_path),
+        "LOYALIST_DUCKDB_MEMORY_LIMIT": settings.duckdb_memory_limit,
+        "DBT_TARGET_PATH": str(dbt_dir / "target"),
+        "DBT_LOG_PATH": str(dbt_dir / "logs"),
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "False",
+        "DBT_USE_COLORS": "False",
+    }
+
+
+def dbt_build(settings: Settings, as_of: date) -> None:
+    """Run ``dbt build`` (models, snapshots, seeds, tests, unit tests) as of ``as_of``."""
+    cmd = dbt_command(settings, "build", "--vars", json.dumps({"as_of_date": as_of.isoformat()}))
+    log.info("running %s", " ".join(cmd))
+    proc = subprocess.run(cmd, env=dbt_env(settings), capture_output=True, text=True)
+    for line in proc.stdout.splitlines():
+        log.info("dbt | %s", line)
+    if proc.returncode != 0:
+        failures = [ln for ln in proc.stdout.splitlines() if "ERROR" in ln or "FAIL" in ln]
+        raise DbtError(f"dbt build failed (exit {proc.returncode}): " + " | ".join(failures[-10:] or
+                                                                                   proc.stderr.splitlines()[-5:]))
+
+
+def published_path(settings: Settings) -> Path:
+    return settings.data_dir / "published" / settings.warehouse_path.name
+
+
+def publish(settings: Settings) -> Path:
+    """Copy the validated warehouse to the readers' file atomically.
+
+    DuckDB lets no other process open a file while the pipeline writes it, so BI tools and exports
+    read this copy. ``os.replace`` swaps it in one step: open readers keep their snapshot, new
+    connections see the new version, nobody ever sees a half-written file.
+    """
+    target = published_path(settings)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_suffix(".tmp")
+    shutil.copyfile(settings.warehouse_path, tmp)
+    os.replace(tmp, target)
+    log.info("published %s", target)
+    return target
+
+
+def table_counts(settings: Settings, path: Path | None = None) -> dict[str, int]:
+    """Row count of every table and view in the warehouse (schema.table -> rows)."""
+    with connect(settings, path or published_path(settings), read_only=True) as con:
+        tables = con.execute(
+            "select table_schema, table_name from information_schema.tables "
+            "where table_schema not in ('information_schema', 'pg_catalog') order by 1, 2").fetchall()
+        return {f"{s}.{t}": con.execute(f'select count(*) from "{s}"."{t}"').fetchone()[0] for s, t in tables}

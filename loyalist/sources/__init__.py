@@ -1,0 +1,1 @@
+"""Extractors that pull operational source systems into the landing zone (then ingested like any file)."""

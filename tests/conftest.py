@@ -1,0 +1,37 @@
+"""Shared fixtures: a tiny generated landing zone and settings pointing at temporary folders."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from loyalist.config import Settings, get_settings
+from loyalist.generate import GeneratorConfig, generate
+
+TINY = GeneratorConfig(customers=400, days=60, seed=7, end_date=date(2025, 3, 31), dirty_rate=0.002)
+
+
+@pytest.fixture(scope="session")
+def tiny_landing_master(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("landing_master")
+    generate(TINY, out)
+    return out
+
+
+@pytest.fixture
+def landing(tiny_landing_master: Path, tmp_path: Path) -> Path:
+    """A private copy of the tiny landing zone (tests may add or change files)."""
+    out = tmp_path / "landing"
+    shutil.copytree(tiny_landing_master, out)
+    return out
+
+
+@pytest.fixture
+def settings(tmp_path: Path, landing: Path, monkeypatch) -> Settings:
+    monkeypatch.setenv("LOYALIST_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("LOYALIST_LANDING_DIR", str(landing))
+    monkeypatch.setenv("LOYALIST_DUCKDB_MEMORY_LIMIT", "1GB")
+    return get_settings()

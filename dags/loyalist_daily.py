@@ -41,10 +41,15 @@ def loyalist_daily():
 
     @task
     def validate_raw(batch: dict) -> list[str]:
-        from loyalist.config import get_settings
-        from loyalist.pipeline import validate_raw_batch
+        from airflow.sdk.exceptions import AirflowFailException
 
-        return validate_raw_batch(get_settings(), batch["batch_id"])
+        from loyalist.config import get_settings
+        from loyalist.pipeline import DataQualityError, validate_raw_batch
+
+        try:
+            return validate_raw_batch(get_settings(), batch["batch_id"])
+        except DataQualityError as exc:  # bad data stays bad: fail now, retrying cannot help
+            raise AirflowFailException(str(exc)) from exc
 
     @task
     def dbt_build(data_interval_start=None) -> str:

@@ -225,7 +225,7 @@ def account_ids(system: str, person_idx: np.ndarray) -> np.ndarray:
 def customer_profiles(rng: np.random.Generator, cfg: GeneratorConfig, p: Persons) -> pa.Table:
     n = p.n
     idx = np.arange(n)
-    mobiles = 13_000_000_000 + rng.choice(8_999_999_999, size=n, replace=False)
+    mobiles = 13_000_000_000 + rng.choice(6_999_999_999, size=n, replace=False)  # 13x..19x mobiles
     gender = rng.choice(np.array(["F", "M", "U"]), size=n, p=[0.6, 0.38, 0.02])
     age_days = (rng.gamma(6, 5.5, n) + 16).clip(17, 80) * 365.25
     start_s = np.datetime64(cfg.start_date)
@@ -508,7 +508,8 @@ def make_stores(rng: np.random.Generator, start: date) -> pa.Table:
     opened = np.datetime64(start) - rng.integers(200, 3000, n).astype("timedelta64[D]")
     return pa.table({
         "store_id": np.char.add("S", np.char.zfill(np.arange(1, n + 1).astype(str), 3)),
-        "store_name": np.char.add(np.array([c[0] for c in CITIES])[city], np.char.add(" 店 ", np.arange(1, n + 1).astype(str))),
+        "store_name": np.char.add(np.array([c[0] for c in CITIES])[city],
+                                  np.char.add(" 店 ", np.arange(1, n + 1).astype(str))),
         "city": np.array([c[0] for c in CITIES])[city],
         "city_tier": np.array([c[1] for c in CITIES])[city],
         "opened_on": opened,

@@ -209,8 +209,11 @@ def _stage_text_rows(con: duckdb.DuckDBPyConnection, entity: Entity, files: list
             raise IngestError(f"{entity.name}: cannot read {paths[0] if len(paths) == 1 else f'{len(paths)} files'}"
                               f": {str(exc).splitlines()[0]}") from exc
         if suffix == ".csv":
-            con.execute("insert into _all_rejects select s.file_path, r.line, r.error_type, r.csv_line, "
-                        "r.error_message from _rejects r join _reject_scans s using (scan_id, file_id)")
+            # One line can raise several errors: keep one quarantine row per line, all reasons in it.
+            con.execute("insert into _all_rejects select s.file_path, r.line, "
+                        "string_agg(distinct cast(r.error_type as varchar), ', '), any_value(r.csv_line), "
+                        "string_agg(distinct r.error_message, '; ') "
+                        "from _rejects r join _reject_scans s using (scan_id, file_id) group by all")
         texts = ", ".join(f"cast({_q(c)} as varchar)" if c in header else "null" for c in entity.column_names)
         # Scan order is file order; number rows within each file from it.
         con.execute(f"""

@@ -31,7 +31,7 @@ renamed as (
         _loaded_at as loaded_at
 
     from versions
-    where version_rank = 1
+    where version_rank <= 1  -- `<= 1`: see stg_crm__orders
 
 )
 

@@ -1,0 +1,50 @@
+"""DagBag integrity: every DAG imports cleanly, cheaply, and follows the project's conventions."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from loyalist.config import PROJECT_ROOT
+
+from .conftest import airflow_env
+
+CHECK = """
+import json, time
+from airflow.dag_processing.dagbag import DagBag
+started = time.perf_counter()
+bag = DagBag(dag_folder=%r)
+took = time.perf_counter() - started
+out = {"errors": {k: str(v) for k, v in bag.import_errors.items()}, "parse_s": took, "dags": {}}
+for dag_id, dag in bag.dags.items():
+    out["dags"][dag_id] = {
+        "tags": sorted(dag.tags), "catchup": dag.catchup, "max_active_runs": dag.max_active_runs,
+        "retries": [t.retries for t in dag.tasks], "tasks": sorted(t.task_id for t in dag.tasks),
+        "timetable": type(dag.timetable).__name__,
+        "modules": sorted(m for m in __import__("sys").modules if m.split(".")[0] in
+                          ("pandas", "great_expectations", "sklearn", "duckdb", "dbt")),
+    }
+print(json.dumps(out))
+"""
+
+
+def _dagbag(airflow_home):
+    proc = subprocess.run([sys.executable, "-c", CHECK % str(PROJECT_ROOT / "dags")], env=airflow_env(airflow_home),
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    import json
+
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_dags_import_without_errors_and_follow_conventions(airflow_home):
+    bag = _dagbag(airflow_home)
+    assert bag["errors"] == {}
+    daily = bag["dags"]["loyalist_daily"]
+    assert daily["tasks"] == ["dbt_build", "ingest", "publish", "validate_raw"]
+    assert "loyalist" in daily["tags"]
+    assert daily["catchup"] is False and daily["max_active_runs"] == 1
+    assert all(r >= 1 for r in daily["retries"])
+    assert daily["timetable"] == "CronDataIntervalTimetable"  # a run covers a real [start, end) interval
+    # Parsing must stay cheap: no heavy library is imported at DAG parse time.
+    assert daily["modules"] == []

@@ -20,6 +20,9 @@ class Settings:
     duckdb_threads: int
     # Rows whose event time is later than the batch end plus this tolerance are quarantined.
     future_tolerance_hours: int
+    # Optional operational PostgreSQL source, pulled into the landing zone before each load.
+    source_pg_dsn: str | None = None
+    source_pg_schema: str = "public"
 
     @property
     def dbt_project_dir(self) -> Path:
@@ -36,4 +39,6 @@ def get_settings() -> Settings:
         duckdb_memory_limit=os.environ.get("LOYALIST_DUCKDB_MEMORY_LIMIT", "4GB"),
         duckdb_threads=int(os.environ.get("LOYALIST_DUCKDB_THREADS", os.cpu_count() or 2)),
         future_tolerance_hours=int(os.environ.get("LOYALIST_FUTURE_TOLERANCE_HOURS", "1")),
+        source_pg_dsn=os.environ.get("LOYALIST_SOURCE_PG_DSN") or None,
+        source_pg_schema=os.environ.get("LOYALIST_SOURCE_PG_SCHEMA", "public"),
     )

@@ -256,14 +256,18 @@ def customer_profiles(rng: np.random.Generator, cfg: GeneratorConfig, p: Persons
         has_phone = rng.random(k) < {"pos": 0.97, "web": 0.55, "app": 0.95, "wechat": 0.7}[system]
         phone = format_phones(rng, mobiles[rows])
         has_bday = rng.random(k) < {"pos": 0.8, "web": 0.4, "app": 0.7, "wechat": 0.3}[system]
+        # Other systems often store the membership card / WeChat id the person bound to them.
+        binds_card = (system == "pos") | (p.has_system[rows, 0] & (rng.random(k) < {
+            "pos": 1.0, "web": 0.1, "app": 0.5, "wechat": 0.4}[system]))
+        binds_wechat = (system == "wechat") | (p.has_system[rows, 3] & (rng.random(k) < {
+            "pos": 0.2, "web": 0.0, "app": 0.3, "wechat": 1.0}[system]))
         tables.append(pa.table({
             "source_system": pa.array([system] * k),
             "source_customer_id": account_ids(system, rows),
             "email": pa.array(email, mask=~has_email),
             "phone": pa.array(phone, mask=~has_phone),
-            "loyalty_card_no": pa.array(account_ids("pos", rows), mask=np.full(k, system != "pos")),
-            "wechat_id": pa.array(np.char.add("ou_", account_ids("wechat", rows)),
-                                  mask=np.full(k, system != "wechat")),
+            "loyalty_card_no": pa.array(account_ids("pos", rows), mask=~binds_card),
+            "wechat_id": pa.array(np.char.add("ou_", account_ids("wechat", rows)), mask=~binds_wechat),
             "full_name": np.char.add(surname[rows], given[rows]),
             "birth_date": pa.array(birth[rows], mask=~has_bday),
             "gender": gender[rows],

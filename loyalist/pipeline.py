@@ -36,9 +36,19 @@ def as_of_date(interval_start: datetime) -> date:
 
 
 def ingest_interval(settings: Settings, start: datetime, end: datetime, batch_id: str) -> dict:
-    """Load the landing files due for [start, end); return counts per entity."""
+    """Pull configured sources into the landing zone, then load the files due for [start, end).
+
+    Returns counts per entity (and per extracted source table, if a PostgreSQL source is set).
+    """
     from loyalist.ingest import ingest_landing
 
+    extracted = {}
+    if settings.source_pg_dsn:
+        from loyalist.sources.postgres import extract_to_landing
+
+        for r in extract_to_landing(settings.source_pg_dsn, settings.source_pg_schema, settings.landing_dir,
+                                    start, end):
+            extracted[r.entity] = r.rows
     max_event_time = end + timedelta(hours=settings.future_tolerance_hours)
     with connect(settings) as con:
         results = ingest_landing(con, settings.landing_dir, start.date(), end.date(), batch_id, max_event_time)
@@ -49,7 +59,7 @@ def ingest_interval(settings: Settings, start: datetime, end: datetime, batch_id
         s["rows_read"] += r.rows_read
         s["rows_loaded"] += r.rows_loaded
         s["rows_quarantined"] += r.rows_quarantined
-    return {"batch_id": batch_id, "entities": summary}
+    return {"batch_id": batch_id, "entities": summary, "extracted_from_postgres": extracted}
 
 
 def validate_raw_batch(settings: Settings, batch_id: str) -> list[str]:

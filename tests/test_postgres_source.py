@@ -211,3 +211,20 @@ def test_lower_bound_rules() -> None:
     assert lower_bound(DAY3, start, (False, None)) == start  # watermark ahead (backfill): the interval
     assert lower_bound(DAY3, start, (True, None)) is None  # rerun of the full load stays a full load
     assert lower_bound(DAY3, start, (True, DAY1)) == DAY1  # rerun reuses its bound
+
+
+def test_daily_ingest_step_pulls_the_configured_postgres_source(sample, pg_schema, tmp_path, monkeypatch):
+    """With LOYALIST_SOURCE_PG_DSN set, the DAG's ingest step extracts first, then loads the extract."""
+    from loyalist.pipeline import ingest_interval
+
+    seeded = seed_source_database(DSN, pg_schema, sample)
+    monkeypatch.setenv("LOYALIST_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("LOYALIST_SOURCE_PG_DSN", DSN)
+    monkeypatch.setenv("LOYALIST_SOURCE_PG_SCHEMA", pg_schema)
+    settings = get_settings()
+    summary = ingest_interval(settings, DAY1, DAY2, batch_id="pg-run")
+    assert summary["extracted_from_postgres"]["orders"] == seeded["orders"]
+    orders = summary["entities"]["orders"]
+    assert orders["rows_read"] == seeded["orders"] == orders["rows_loaded"] + orders["rows_quarantined"]
+    with connect(settings) as con:
+        assert con.execute("select count(*) from raw.orders").fetchone()[0] == orders["rows_loaded"]

@@ -17,6 +17,7 @@ import csv
 import hashlib
 import logging
 import re
+import tempfile
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -151,6 +152,37 @@ def files_to_load(con: duckdb.DuckDBPyConnection, landing_dir: Path, entity: str
 # --------------------------------------------------------------------------------------------------
 # Loading: all due files of one entity in one set-based pass, one transaction.
 # --------------------------------------------------------------------------------------------------
+# Encodings tried in order. GB18030 is a superset of GBK/GB2312: Chinese exports from Excel and
+# older POS systems arrive in it.
+FALLBACK_ENCODINGS = ("gb18030",)
+
+
+def _is_utf8(path: Path) -> bool:
+    try:
+        with path.open("r", encoding="utf-8", newline="") as fh:
+            while fh.read(1 << 20):
+                pass
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def readable_copy(path: Path, workdir: Path) -> tuple[Path, str]:
+    """A UTF-8 version of a CSV landing file and the encoding it was in (the file itself if UTF-8)."""
+    if path.suffix != ".csv" or _is_utf8(path):
+        return path, "utf-8"
+    for encoding in FALLBACK_ENCODINGS:
+        try:
+            text = path.read_bytes().decode(encoding)
+        except UnicodeDecodeError:
+            continue
+        copy = workdir / f"{hashlib.sha256(str(path).encode()).hexdigest()[:16]}.csv"
+        copy.write_text(text, encoding="utf-8")
+        log.warning("%s: not UTF-8, read as %s", path, encoding)
+        return copy, encoding
+    raise IngestError(f"{path}: text encoding not recognised (tried UTF-8, {', '.join(FALLBACK_ENCODINGS)})")
+
+
 def read_header(path: Path) -> list[str]:
     """Column names of a landing file, without reading its body."""
     if path.suffix == ".parquet":
@@ -187,7 +219,7 @@ def _scan_sql(paths: list[str]) -> str:
 
 
 def _stage_text_rows(con: duckdb.DuckDBPyConnection, entity: Entity, files: list[LandingFile],
-                     headers: dict[str, list[str]]) -> None:
+                     headers: dict[str, list[str]], readable: dict[LandingFile, Path]) -> None:
     """Create temp tables ``_landing`` (contract columns as text, _source_file, _row_in_file) and
     ``_all_rejects`` (malformed CSV lines) from the files.
 
@@ -196,7 +228,7 @@ def _stage_text_rows(con: duckdb.DuckDBPyConnection, entity: Entity, files: list
     """
     groups: dict[tuple, list[str]] = {}
     for f in files:
-        groups.setdefault((f.path.suffix, tuple(headers[str(f.path)])), []).append(str(f.path))
+        groups.setdefault((f.path.suffix, tuple(headers[str(f.path)])), []).append(str(readable[f]))
     con.execute("create or replace temp table _all_rejects (file_path varchar, line ubigint, "
                 "error_type varchar, csv_line varchar, error_message varchar)")
     con.execute("create or replace temp table _landing (_source_file varchar, _row_in_file bigint, "
@@ -223,6 +255,10 @@ def _stage_text_rows(con: duckdb.DuckDBPyConnection, entity: Entity, files: list
             from numbered
         """)
     con.execute("drop table if exists _scan")
+    for f, path in readable.items():  # rows of transcoded copies belong to the original file
+        if path != f.path:
+            con.execute("update _landing set _source_file = ? where _source_file = ?", [str(f.path), str(path)])
+            con.execute("update _all_rejects set file_path = ? where file_path = ?", [str(f.path), str(path)])
 
 
 def _typed_select(entity: Entity, max_event_time: datetime) -> str:
@@ -278,9 +314,11 @@ def load_files(con: duckdb.DuckDBPyConnection, entity_name: str, files: list[Lan
     if not files:
         return []
     entity = ENTITIES[entity_name]
-    headers = {str(f.path): read_header(f.path) for f in files}
-    extras = _check_headers(entity, headers)
-    _stage_text_rows(con, entity, files, headers)
+    with tempfile.TemporaryDirectory(prefix="loyalist-ingest-") as workdir:
+        readable = {f: readable_copy(f.path, Path(workdir))[0] for f in files}
+        headers = {str(f.path): read_header(readable[f]) for f in files}
+        extras = _check_headers(entity, headers)
+        _stage_text_rows(con, entity, files, headers, readable)
     con.execute(f"create or replace temp table _typed as {_typed_select(entity, max_event_time)}")
     con.execute("create or replace temp table _files (_source_file varchar, _partition_date date)")
     con.executemany("insert into _files values (?, ?)", [(str(f.path), f.partition_date) for f in files])

@@ -7,7 +7,7 @@ naming the file. Conservation (read = loaded + quarantined) is checked for every
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import pytest
 
@@ -73,7 +73,7 @@ CASES = [
 def _ingest(settings):
     with connect(settings) as con:
         return ingest_landing(con, settings.landing_dir, DAY, date(2025, 4, 1), "corpus",
-                              datetime(2025, 4, 1, 1, tzinfo=timezone.utc), ["orders", "feedback"])
+                              datetime(2025, 4, 1, 1, tzinfo=UTC), ["orders", "feedback"])
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])

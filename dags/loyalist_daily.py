@@ -1,8 +1,8 @@
 """loyalist_daily: one day of customer data from landing files to validated, published marts.
 
-ingest -> validate_raw -> dbt_build -> publish. Each task is idempotent: a rerun of the same data
-interval replaces what the previous attempt wrote. The work lives in ``loyalist.pipeline``; this
-file only orchestrates (no I/O or heavy imports at parse time).
+ingest -> check_freshness -> validate_raw -> dbt_build -> publish. Each task is idempotent: a rerun
+of the same data interval replaces what the previous attempt wrote. The work lives in
+``loyalist.pipeline``; this file only orchestrates (no I/O or heavy imports at parse time).
 """
 
 from __future__ import annotations
@@ -11,17 +11,27 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import CronDataIntervalTimetable, dag, task
 
+from loyalist.alerts import notify_failure
+
 DEFAULT_ARGS = {
     "owner": "data-engineering",
     "retries": 2,
     "retry_delay": timedelta(minutes=2),
     "retry_exponential_backoff": True,
+    "on_failure_callback": notify_failure,
 }
+
+
+def _fail_without_retry(exc: Exception):
+    """Bad or missing data stays bad on retry: fail the task at once (the alert still fires)."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    return AirflowFailException(str(exc))
 
 
 @dag(
     dag_id="loyalist_daily",
-    description="Landing files -> raw (with quarantine) -> GX gate -> dbt build -> published warehouse",
+    description="Landing files -> raw (with quarantine) -> freshness + GX gates -> dbt build -> published warehouse",
     # Interval timetable: the run for day D starts after D ends and covers exactly [D, D+1).
     schedule=CronDataIntervalTimetable("0 0 * * *", timezone="UTC"),
     start_date=datetime(2025, 1, 1),
@@ -40,16 +50,25 @@ def loyalist_daily():
         return ingest_interval(get_settings(), data_interval_start, data_interval_end, batch_id=run_id)
 
     @task
-    def validate_raw(batch: dict) -> list[str]:
-        from airflow.sdk.exceptions import AirflowFailException
+    def check_freshness(data_interval_end=None) -> list[str]:
+        from loyalist.config import get_settings
+        from loyalist.freshness import FreshnessError
+        from loyalist.pipeline import check_sources_fresh
 
+        try:
+            return check_sources_fresh(get_settings(), data_interval_end)
+        except FreshnessError as exc:
+            raise _fail_without_retry(exc) from exc
+
+    @task
+    def validate_raw(batch: dict) -> list[str]:
         from loyalist.config import get_settings
         from loyalist.pipeline import DataQualityError, validate_raw_batch
 
         try:
             return validate_raw_batch(get_settings(), batch["batch_id"])
-        except DataQualityError as exc:  # bad data stays bad: fail now, retrying cannot help
-            raise AirflowFailException(str(exc)) from exc
+        except DataQualityError as exc:
+            raise _fail_without_retry(exc) from exc
 
     @task
     def dbt_build(data_interval_start=None) -> str:
@@ -68,7 +87,7 @@ def loyalist_daily():
         return str(publish(get_settings()))
 
     batch = ingest()
-    validate_raw(batch) >> dbt_build() >> publish()
+    batch >> check_freshness() >> validate_raw(batch) >> dbt_build() >> publish()
 
 
 loyalist_daily()

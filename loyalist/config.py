@@ -20,6 +20,9 @@ class Settings:
     duckdb_threads: int
     # Rows whose event time is later than the batch end plus this tolerance are quarantined.
     future_tolerance_hours: int
+    # Feeds that must deliver every day, and how old their newest day may be at run time.
+    freshness_entities: tuple[str, ...] = ("orders",)
+    freshness_max_age_hours: float = 48
     # Optional operational PostgreSQL source, pulled into the landing zone before each load.
     source_pg_dsn: str | None = None
     source_pg_schema: str = "public"
@@ -39,6 +42,9 @@ def get_settings() -> Settings:
         duckdb_memory_limit=os.environ.get("LOYALIST_DUCKDB_MEMORY_LIMIT", "4GB"),
         duckdb_threads=int(os.environ.get("LOYALIST_DUCKDB_THREADS", os.cpu_count() or 2)),
         future_tolerance_hours=int(os.environ.get("LOYALIST_FUTURE_TOLERANCE_HOURS", "1")),
+        freshness_entities=tuple(e.strip() for e in os.environ.get("LOYALIST_FRESHNESS_ENTITIES", "orders").split(",")
+                                 if e.strip()),
+        freshness_max_age_hours=float(os.environ.get("LOYALIST_FRESHNESS_MAX_AGE_HOURS", "48")),
         source_pg_dsn=os.environ.get("LOYALIST_SOURCE_PG_DSN") or None,
         source_pg_schema=os.environ.get("LOYALIST_SOURCE_PG_SCHEMA", "public"),
     )

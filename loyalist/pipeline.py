@@ -35,6 +35,15 @@ def as_of_date(interval_start: datetime) -> date:
     return interval_start.date()
 
 
+def check_sources_fresh(settings: Settings, end: datetime) -> list[str]:
+    """Fail (FreshnessError) when a daily feed has not delivered recently enough."""
+    from loyalist.freshness import check_freshness
+
+    results = check_freshness(settings.landing_dir, list(settings.freshness_entities), end,
+                              settings.freshness_max_age_hours)
+    return [r.describe() for r in results]
+
+
 def ingest_interval(settings: Settings, start: datetime, end: datetime, batch_id: str) -> dict:
     """Pull configured sources into the landing zone, then load the files due for [start, end).
 

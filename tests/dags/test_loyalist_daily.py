@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
+import threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 
@@ -59,15 +62,34 @@ def test_daily_dag_loads_history_builds_marts_and_reruns_idempotently(airflow_ho
     assert _marts_fingerprint(settings) == first
 
 
-def test_failed_validation_stops_the_run_before_publishing(airflow_home, tmp_path, landing, dag_settings):
+def test_failed_validation_stops_the_run_alerts_and_publishes_nothing(airflow_home, tmp_path, landing, dag_settings):
     day = landing / "orders" / "dt=2025-03-31"
     # A file where most rows break the contract: more than the allowed quarantine share.
     (day / "garbage.csv").write_text("order_id,source_customer_id,ordered_at,net_amount\n" +
                                      "".join(f"G-{i},c,not-a-time,1\n" for i in range(50)), encoding="utf-8")
-    env = airflow_env(airflow_home, LOYALIST_DATA_DIR=str(tmp_path / "data"), LOYALIST_LANDING_DIR=str(landing))
-    proc = subprocess.run([str(VENV_BIN / "airflow"), "dags", "test", "loyalist_daily", RUN_DATE], env=env,
-                          capture_output=True, text=True, timeout=600)
+    received: list[dict] = []
+
+    class Hook(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 (http.server API)
+            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        env = airflow_env(airflow_home, LOYALIST_DATA_DIR=str(tmp_path / "data"), LOYALIST_LANDING_DIR=str(landing),
+                          LOYALIST_ALERT_WEBHOOK_URL=f"http://127.0.0.1:{server.server_port}/hook")
+        proc = subprocess.run([str(VENV_BIN / "airflow"), "dags", "test", "loyalist_daily", RUN_DATE], env=env,
+                              capture_output=True, text=True, timeout=600)
+    finally:
+        server.shutdown()
     log = proc.stdout + proc.stderr
     assert "state=failed" in log
     assert "raw_load_manifest: FAILED" in log and "quarantine_share" in log
     assert not published_path(get_settings()).exists()
+    assert [(r["dag_id"], r["task_id"]) for r in received] == [("loyalist_daily", "validate_raw")]
+    assert "quarantine_share" in received[0]["error"]

@@ -1,6 +1,7 @@
 """loyalist_daily: one day of customer data from landing files to validated, published marts.
 
-ingest -> check_freshness -> validate_raw -> dbt_build -> publish. Each task is idempotent: a rerun
+ingest -> check_freshness -> validate_raw -> dbt_build -> validate_outputs -> publish
+(write-audit-publish: readers only ever see a copy that passed every gate). Each task is idempotent: a rerun
 of the same data interval replaces what the previous attempt wrote. The work lives in
 ``loyalist.pipeline``; this file only orchestrates (no I/O or heavy imports at parse time).
 """
@@ -80,6 +81,16 @@ def loyalist_daily():
         return as_of.isoformat()
 
     @task
+    def validate_outputs(data_interval_start=None) -> list[str]:
+        from loyalist.config import get_settings
+        from loyalist.pipeline import DataQualityError, as_of_date, validate_outputs
+
+        try:
+            return validate_outputs(get_settings(), as_of_date(data_interval_start))
+        except DataQualityError as exc:
+            raise _fail_without_retry(exc) from exc
+
+    @task
     def publish() -> str:
         from loyalist.config import get_settings
         from loyalist.pipeline import publish
@@ -87,7 +98,7 @@ def loyalist_daily():
         return str(publish(get_settings()))
 
     batch = ingest()
-    batch >> check_freshness() >> validate_raw(batch) >> dbt_build() >> publish()
+    batch >> check_freshness() >> validate_raw(batch) >> dbt_build() >> validate_outputs() >> publish()
 
 
 loyalist_daily()

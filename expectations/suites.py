@@ -8,6 +8,9 @@ Thresholds live here and nowhere else.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 import great_expectations as gx
 import great_expectations.expectations as gxe
 
@@ -82,3 +85,75 @@ def load_manifest_suite() -> gx.ExpectationSuite:
         gxe.ExpectColumnValuesToBeBetween(column="quarantine_share", min_value=0, max_value=MAX_QUARANTINE_SHARE),
         gxe.ExpectColumnValuesToBeBetween(column="unaccounted_rows", min_value=0, max_value=0),
     ])
+
+
+# --------------------------------------------------------------------------------------------------
+# Outputs: marts and model results, validated before the warehouse is published.
+# Each check names the table it needs, the SQL giving the frame to validate (``{as_of}`` is the run
+# date) and the suite. A check whose table does not exist yet is skipped by the runner.
+# --------------------------------------------------------------------------------------------------
+def _unique_key(*columns: str) -> list[gxe.Expectation]:
+    if len(columns) == 1:
+        return [gxe.ExpectColumnValuesToNotBeNull(column=columns[0]), gxe.ExpectColumnValuesToBeUnique(column=columns[0])]
+    return [*(gxe.ExpectColumnValuesToNotBeNull(column=c) for c in columns),
+            gxe.ExpectCompoundColumnsToBeUnique(column_list=list(columns))]
+
+
+def customers_suite() -> gx.ExpectationSuite:
+    return gx.ExpectationSuite(name="marts_customers", expectations=[
+        *_unique_key("customer_id"),
+        gxe.ExpectColumnValuesToBeBetween(column="orders_count", min_value=0),
+        gxe.ExpectColumnValuesToBeBetween(column="refunds_amount", min_value=0),
+        gxe.ExpectTableRowCountToBeBetween(min_value=1),
+    ])
+
+
+def transactions_day_suite() -> gx.ExpectationSuite:
+    """The as-of day's transactions, plus whole-table duplicate and orphan counts computed in SQL."""
+    return gx.ExpectationSuite(name="marts_transactions", expectations=[
+        gxe.ExpectColumnValuesToNotBeNull(column="customer_id"),
+        gxe.ExpectColumnValuesToBeBetween(column="duplicate_order_ids", min_value=0, max_value=0),
+        gxe.ExpectColumnValuesToBeBetween(column="transactions_without_customer", min_value=0, max_value=0),
+    ])
+
+
+def current_lifecycle_suite() -> gx.ExpectationSuite:
+    """Every customer has exactly one current lifecycle stage."""
+    return gx.ExpectationSuite(name="marts_current_lifecycle", expectations=[
+        gxe.ExpectColumnValuesToBeBetween(column="current_stages", min_value=1, max_value=1),
+    ])
+
+
+def churn_scores_suite() -> gx.ExpectationSuite:
+    return gx.ExpectationSuite(name="ml_churn_scores", expectations=[
+        *_unique_key("customer_id"),
+        gxe.ExpectColumnValuesToNotBeNull(column="churn_probability"),
+        gxe.ExpectColumnValuesToBeBetween(column="churn_probability", min_value=0, max_value=1),
+    ])
+
+
+@dataclass(frozen=True)
+class OutputCheck:
+    table: str
+    sql: str
+    suite: Callable[[], gx.ExpectationSuite]
+
+
+OUTPUT_CHECKS = (
+    OutputCheck("marts.customers", "select * from marts.customers", customers_suite),
+    OutputCheck("marts.transactions", """
+        select t.customer_id,
+               (select count(*) - count(distinct order_id) from marts.transactions) as duplicate_order_ids,
+               (select count(*) from marts.transactions where customer_id is null) as transactions_without_customer
+        from marts.transactions t where t.order_date = date '{as_of}'
+        union all  -- one summary row even on a day without transactions
+        select 'summary', (select count(*) - count(distinct order_id) from marts.transactions),
+               (select count(*) from marts.transactions where customer_id is null)""", transactions_day_suite),
+    OutputCheck("marts.customer_lifecycle_history", """
+        select c.customer_id, count(h.customer_id) as current_stages
+        from marts.customers c
+        left join marts.customer_lifecycle_history h on h.customer_id = c.customer_id and h.is_current
+        group by c.customer_id""", current_lifecycle_suite),
+    OutputCheck("ml.churn_scores", "select * from ml.churn_scores where as_of_date = date '{as_of}'",
+                churn_scores_suite),
+)

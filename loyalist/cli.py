@@ -59,6 +59,11 @@ def _cmd_summary(args: argparse.Namespace) -> None:
             print(f"{schema}:")
             for name, n in rows.items():
                 print(f"  {name:<40} {n:>12,}")
+    from loyalist.pipeline import gx_project_root
+
+    docs = gx_project_root(settings) / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html"
+    if docs.exists():
+        print(f"\nGX Data Docs (validation results): {docs}")
     print("\nQuery it:\n  .venv/bin/loyalist sql \"select * from marts.customers limit 5\"\n"
           f"  or any DuckDB client, read-only: duckdb -readonly {path}")
 

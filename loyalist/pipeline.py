@@ -71,32 +71,65 @@ def ingest_interval(settings: Settings, start: datetime, end: datetime, batch_id
     return {"batch_id": batch_id, "entities": summary, "extracted_from_postgres": extracted}
 
 
-def validate_raw_batch(settings: Settings, batch_id: str) -> list[str]:
-    """Validate every raw table's rows of this batch and the batch's load manifest with GX.
+def gx_project_root(settings: Settings) -> Path:
+    """Where GX keeps its file context and the Data Docs site (``gx/uncommitted/data_docs``)."""
+    return settings.data_dir / "gx"
 
-    Raises DataQualityError naming each failed expectation; returns the per-suite descriptions.
-    """
-    from expectations.runner import validate_frame
-    from expectations.suites import load_manifest_suite, raw_suite
 
-    outcomes = []
-    with connect(settings) as con:
-        for entity in ENTITIES:
-            frame = con.execute(f"select * from raw.{entity} where _batch_id = ?", [batch_id]).df()
-            if len(frame):
-                outcomes.append(validate_frame(frame, raw_suite(entity)))
-        manifest = con.execute(
-            "select source_file, rows_quarantined / greatest(rows_read, 1) as quarantine_share, "
-            "rows_read - rows_loaded - rows_quarantined as unaccounted_rows "
-            "from raw._load_manifest where batch_id = ?", [batch_id]).df()
-    if len(manifest):
-        outcomes.append(validate_frame(manifest, load_manifest_suite()))
+def _report(outcomes: list, what: str) -> list[str]:
     descriptions = [o.describe() for o in outcomes]
     for d in descriptions:
         log.info(d)
     failed = [o.describe() for o in outcomes if not o.success]
     if failed:
-        raise DataQualityError("raw batch failed validation: " + " | ".join(failed))
+        raise DataQualityError(f"{what} failed validation: " + " | ".join(failed))
+    return descriptions
+
+
+def validate_raw_batch(settings: Settings, batch_id: str) -> list[str]:
+    """Validate every raw table's rows of this batch and the batch's load manifest with GX.
+
+    Raises DataQualityError naming each failed expectation; returns the per-suite descriptions.
+    """
+    from expectations.runner import Validator
+    from expectations.suites import load_manifest_suite, raw_suite
+
+    validator = Validator(gx_project_root(settings))
+    outcomes = []
+    with connect(settings) as con:
+        for entity in ENTITIES:
+            frame = con.execute(f"select * from raw.{entity} where _batch_id = ?", [batch_id]).df()
+            if len(frame):
+                outcomes.append(validator.validate(frame, raw_suite(entity)))
+        manifest = con.execute(
+            "select source_file, rows_quarantined / greatest(rows_read, 1) as quarantine_share, "
+            "rows_read - rows_loaded - rows_quarantined as unaccounted_rows "
+            "from raw._load_manifest where batch_id = ?", [batch_id]).df()
+    if len(manifest):
+        outcomes.append(validator.validate(manifest, load_manifest_suite()))
+    return _report(outcomes, "raw batch")
+
+
+def _existing_tables(con) -> set[str]:
+    rows = con.execute("select table_schema || '.' || table_name from information_schema.tables").fetchall()
+    return {r[0] for r in rows}
+
+
+def validate_outputs(settings: Settings, as_of: date) -> list[str]:
+    """Validate marts and model outputs (the audit in write-audit-publish) before publishing."""
+    from expectations.runner import Validator
+    from expectations.suites import OUTPUT_CHECKS
+
+    validator = Validator(gx_project_root(settings))
+    outcomes = []
+    with connect(settings, read_only=True) as con:
+        tables = _existing_tables(con)
+        for check in OUTPUT_CHECKS:
+            if check.table in tables:
+                frame = con.execute(check.sql.format(as_of=as_of.isoformat())).df()
+                outcomes.append(validator.validate(frame, check.suite()))
+    descriptions = _report(outcomes, "outputs")
+    log.info("GX Data Docs: %s", validator.docs_index())
     return descriptions
 
 

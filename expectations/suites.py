@@ -94,7 +94,8 @@ def load_manifest_suite() -> gx.ExpectationSuite:
 # --------------------------------------------------------------------------------------------------
 def _unique_key(*columns: str) -> list[gxe.Expectation]:
     if len(columns) == 1:
-        return [gxe.ExpectColumnValuesToNotBeNull(column=columns[0]), gxe.ExpectColumnValuesToBeUnique(column=columns[0])]
+        return [gxe.ExpectColumnValuesToNotBeNull(column=columns[0]),
+                gxe.ExpectColumnValuesToBeUnique(column=columns[0])]
     return [*(gxe.ExpectColumnValuesToNotBeNull(column=c) for c in columns),
             gxe.ExpectCompoundColumnsToBeUnique(column_list=list(columns))]
 

@@ -55,8 +55,8 @@ def _fingerprint(data_dir: Path, schema: str, tables: list[str], columns: dict[s
     with connect(settings, read_only=True) as con:
         for t in tables:
             cols = ", ".join(f'"{c}"' for c in (columns or {}).get(t, [])) or "*"
-            out[t] = con.execute(f"select count(*), md5(string_agg(cast(x as varchar), '|' order by cast(x as varchar))) "
-                                 f"from (select {cols} from {schema}.{t}) x").fetchone()
+            out[t] = con.execute(f"select count(*), md5(string_agg(cast(x as varchar), '|' "
+                                 f"order by cast(x as varchar))) from (select {cols} from {schema}.{t}) x").fetchone()
     return out
 
 

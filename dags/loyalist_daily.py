@@ -62,12 +62,12 @@ def loyalist_daily():
             raise _fail_without_retry(exc) from exc
 
     @task
-    def validate_raw(batch: dict) -> list[str]:
+    def validate_raw(batch: dict, data_interval_end=None) -> list[str]:
         from loyalist.config import get_settings
         from loyalist.pipeline import DataQualityError, validate_raw_batch
 
         try:
-            return validate_raw_batch(get_settings(), batch["batch_id"])
+            return validate_raw_batch(get_settings(), batch["batch_id"], data_interval_end)
         except DataQualityError as exc:
             raise _fail_without_retry(exc) from exc
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 
 import great_expectations as gx
 import great_expectations.expectations as gxe
@@ -18,6 +19,10 @@ from loyalist.contracts import CHANNELS, CONSENT_CHANNELS, ENTITIES, FEEDBACK_TY
 
 # A file with more than this share of rows quarantined stops the run: something upstream broke.
 MAX_QUARANTINE_SHARE = 0.05
+# A day's volume outside [min, max] x the median of the previous days' volumes stops the run
+# (shopping festivals reach ~4x an ordinary day; a feed cut in half or doubled is a problem).
+VOLUME_RATIO_RANGE = (0.25, 6.0)
+VOLUME_LOOKBACK_DAYS = 7
 
 
 def _required_not_null(entity: str) -> list[gxe.Expectation]:
@@ -28,9 +33,15 @@ def _columns_exist(entity: str) -> list[gxe.Expectation]:
     return [gxe.ExpectColumnToExist(column=c) for c in ENTITIES[entity].column_names]
 
 
-def raw_suite(entity: str) -> gx.ExpectationSuite:
-    """Suite for one freshly loaded batch of ``raw.<entity>``."""
+def raw_suite(entity: str, max_event_time: datetime | None = None) -> gx.ExpectationSuite:
+    """Suite for one freshly loaded batch of ``raw.<entity>``.
+
+    ``max_event_time``: the batch's interval end plus the tolerance; no event may be later.
+    """
     expectations: list[gxe.Expectation] = [*_columns_exist(entity), *_required_not_null(entity)]
+    event_time = ENTITIES[entity].event_time
+    if event_time and max_event_time is not None:
+        expectations.append(gxe.ExpectColumnMaxToBeBetween(column=event_time, max_value=max_event_time))
     if "source_system" in ENTITIES[entity].column_names:
         expectations.append(gxe.ExpectColumnValuesToBeInSet(column="source_system", value_set=list(SOURCE_SYSTEMS)))
     expectations += _ENTITY_SPECIFIC.get(entity, list)()
@@ -84,6 +95,14 @@ def load_manifest_suite() -> gx.ExpectationSuite:
     return gx.ExpectationSuite(name="raw_load_manifest", expectations=[
         gxe.ExpectColumnValuesToBeBetween(column="quarantine_share", min_value=0, max_value=MAX_QUARANTINE_SHARE),
         gxe.ExpectColumnValuesToBeBetween(column="unaccounted_rows", min_value=0, max_value=0),
+    ])
+
+
+def volume_suite() -> gx.ExpectationSuite:
+    """Suite over one row per daily entity: the interval day's rows vs the median of recent days."""
+    low, high = VOLUME_RATIO_RANGE
+    return gx.ExpectationSuite(name="raw_volume", expectations=[
+        gxe.ExpectColumnValuesToBeBetween(column="ratio_to_recent_median", min_value=low, max_value=high),
     ])
 
 

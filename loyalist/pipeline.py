@@ -86,21 +86,42 @@ def _report(outcomes: list, what: str) -> list[str]:
     return descriptions
 
 
-def validate_raw_batch(settings: Settings, batch_id: str) -> list[str]:
-    """Validate every raw table's rows of this batch and the batch's load manifest with GX.
+def daily_volumes(con, entities: list[str], day: date, lookback_days: int):
+    """Rows read per entity on ``day`` and the median over the previous ``lookback_days`` partitions."""
+    return con.execute("""
+        with per_day as (
+            select entity, partition_date, sum(rows_read) as rows_read from raw._load_manifest
+            where entity in (select unnest(?)) and partition_date between ? - ? and ? group by all)
+        select entity, max(rows_read) filter (where partition_date = ?) as day_rows,
+               median(rows_read) filter (where partition_date < ?) as recent_median,
+               count(*) filter (where partition_date < ?) as recent_days,
+               day_rows / nullif(recent_median, 0) as ratio_to_recent_median
+        from per_day group by entity""",
+        [entities, day, lookback_days, day, day, day, day]).df()
+
+
+def validate_raw_batch(settings: Settings, batch_id: str, interval_end: datetime) -> list[str]:
+    """Validate every raw table's rows of this batch, the day's volume and the batch's manifest with GX.
 
     Raises DataQualityError naming each failed expectation; returns the per-suite descriptions.
     """
     from expectations.runner import Validator
-    from expectations.suites import load_manifest_suite, raw_suite
+    from expectations.suites import VOLUME_LOOKBACK_DAYS, load_manifest_suite, raw_suite, volume_suite
 
     validator = Validator(gx_project_root(settings))
     outcomes = []
+    max_event_time = interval_end + timedelta(hours=settings.future_tolerance_hours)
     with connect(settings) as con:
         for entity in ENTITIES:
             frame = con.execute(f"select * from raw.{entity} where _batch_id = ?", [batch_id]).df()
             if len(frame):
-                outcomes.append(validator.validate(frame, raw_suite(entity)))
+                outcomes.append(validator.validate(frame, raw_suite(entity, max_event_time)))
+        day = interval_end.date() - timedelta(days=1)
+        volumes = daily_volumes(con, list(settings.freshness_entities), day, VOLUME_LOOKBACK_DAYS)
+        # Judge volume only with enough history, and only for days that delivered (freshness judges the rest).
+        volumes = volumes[(volumes.recent_days >= 3) & volumes.day_rows.notna()]
+        if len(volumes):
+            outcomes.append(validator.validate(volumes, volume_suite()))
         manifest = con.execute(
             "select source_file, rows_quarantined / greatest(rows_read, 1) as quarantine_share, "
             "rows_read - rows_loaded - rows_quarantined as unaccounted_rows "

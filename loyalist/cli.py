@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import time
 from datetime import date
@@ -22,7 +23,7 @@ def _cmd_generate(args: argparse.Namespace) -> None:
                           end_date=date.fromisoformat(args.end_date), dirty_rate=args.dirty_rate)
     out = Path(args.out) if args.out else get_settings().landing_dir
     started = time.perf_counter()
-    counts = generate(cfg, out)
+    counts = generate(cfg, out, workers=args.workers)
     took = time.perf_counter() - started
     print(f"generated {cfg.customers:,} customers, {cfg.start_date} .. {cfg.end_date} (seed {cfg.seed}) "
           f"into {out} in {took:.1f}s")
@@ -90,6 +91,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--end-date", default="2025-12-31", help="last day with data (YYYY-MM-DD)")
     g.add_argument("--dirty-rate", type=float, default=0.0005, help="share of order rows deliberately broken")
     g.add_argument("--out", help="landing folder (default: $LOYALIST_LANDING_DIR or data/landing)")
+    g.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                   help="processes generating chunks of 50k customers in parallel (output is the same)")
     g.set_defaults(func=_cmd_generate)
 
     c = sub.add_parser("contract", help="print the input contract as Markdown")

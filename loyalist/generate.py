@@ -89,6 +89,9 @@ class GeneratorConfig:
     days: int = 365
     end_date: date = date(2025, 12, 31)  # last day with data (inclusive)
     seed: int = 42
+    # Persons are generated in independent chunks (own random stream each) so memory stays bounded
+    # and chunks can run in parallel; the output is the same whatever the number of workers.
+    chunk_size: int = 50_000
     prospect_share: float = 0.15
     orders_per_year: float = 52.0  # mean purchase rate of a live customer (about weekly; Gamma-spread)
     dirty_rate: float = 0.0005  # share of order rows deliberately broken, to exercise quarantine
@@ -186,10 +189,13 @@ class Persons:
     city_idx: np.ndarray
     signup_channel: np.ndarray
     member_since: np.ndarray  # datetime64[s] account creation time
+    offset: int = 0  # global index of this chunk's first person (ids are global, arrays local)
+    chunk: int = 0
 
 
-def make_persons(rng: np.random.Generator, cfg: GeneratorConfig, cum: np.ndarray) -> Persons:
-    n, days = cfg.customers, cfg.days
+def make_persons(rng: np.random.Generator, cfg: GeneratorConfig, cum: np.ndarray, n: int, offset: int = 0,
+                 chunk: int = 0) -> Persons:
+    days = cfg.days
     existing = rng.random(n) < 0.35
     signup_t = np.where(
         existing,
@@ -212,7 +218,7 @@ def make_persons(rng: np.random.Generator, cfg: GeneratorConfig, cum: np.ndarray
     start_s = np.datetime64(cfg.start_date).astype("datetime64[s]")
     member_since = start_s + (signup_t * 86400).astype("timedelta64[s]")
     return Persons(n, signup_t, rng.random(n) < cfg.prospect_share, rate, satisfaction, discount_affinity,
-                   category_pref, has_system, channel_pref, city_idx, signup_channel, member_since)
+                   category_pref, has_system, channel_pref, city_idx, signup_channel, member_since, offset, chunk)
 
 
 def account_ids(system: str, person_idx: np.ndarray) -> np.ndarray:
@@ -225,7 +231,9 @@ def account_ids(system: str, person_idx: np.ndarray) -> np.ndarray:
 def customer_profiles(rng: np.random.Generator, cfg: GeneratorConfig, p: Persons) -> pa.Table:
     n = p.n
     idx = np.arange(n)
-    mobiles = 13_000_000_000 + rng.choice(6_999_999_999, size=n, replace=False)  # 13x..19x mobiles
+    gidx = p.offset + idx
+    # 13x..19x mobiles, unique across chunks: a multiplicative permutation of the global index.
+    mobiles = 13_000_000_000 + (gidx.astype(np.int64) * 2_654_435_761 + cfg.seed) % 6_999_999_999
     gender = rng.choice(np.array(["F", "M", "U"]), size=n, p=[0.6, 0.38, 0.02])
     age_days = (rng.gamma(6, 5.5, n) + 16).clip(17, 80) * 365.25
     start_s = np.datetime64(cfg.start_date)
@@ -236,10 +244,10 @@ def customer_profiles(rng: np.random.Generator, cfg: GeneratorConfig, p: Persons
     surname = rng.choice(np.array(SURNAMES), n)
     given = rng.choice(np.array(GIVEN), n)
     pinyin = rng.choice(np.array(PINYIN), n)
-    email_base = np.char.add(np.char.add(pinyin, "."), np.char.add(idx.astype(str), "@"))
+    email_base = np.char.add(np.char.add(pinyin, "."), np.char.add(gidx.astype(str), "@"))
     emails = np.char.add(email_base, rng.choice(np.array(["qq.com", "163.com", "gmail.com", "126.com"]), n))
     # 10% of people use a second email address in one of their systems: only the phone links those.
-    alt_email = np.char.add(np.char.add(pinyin, np.char.add("_", idx.astype(str))), "@outlook.com")
+    alt_email = np.char.add(np.char.add(pinyin, np.char.add("_", gidx.astype(str))), "@outlook.com")
 
     tables = []
     systems = ["pos", "web", "app", "wechat"]
@@ -263,11 +271,11 @@ def customer_profiles(rng: np.random.Generator, cfg: GeneratorConfig, p: Persons
             "pos": 0.2, "web": 0.0, "app": 0.3, "wechat": 1.0}[system]))
         tables.append(pa.table({
             "source_system": pa.array([system] * k),
-            "source_customer_id": account_ids(system, rows),
+            "source_customer_id": account_ids(system, p.offset + rows),
             "email": pa.array(email, mask=~has_email),
             "phone": pa.array(phone, mask=~has_phone),
-            "loyalty_card_no": pa.array(account_ids("pos", rows), mask=~binds_card),
-            "wechat_id": pa.array(np.char.add("ou_", account_ids("wechat", rows)), mask=~binds_wechat),
+            "loyalty_card_no": pa.array(account_ids("pos", p.offset + rows), mask=~binds_card),
+            "wechat_id": pa.array(np.char.add("ou_", account_ids("wechat", p.offset + rows)), mask=~binds_wechat),
             "full_name": np.char.add(surname[rows], given[rows]),
             "birth_date": pa.array(birth[rows], mask=~has_bday),
             "gender": gender[rows],
@@ -409,14 +417,14 @@ def make_orders(rng: np.random.Generator, cfg: GeneratorConfig, p: Persons, cum:
     src_id = np.empty(n_orders, dtype=object)
     for s_i, s in enumerate(systems):
         m = ch == s_i
-        src_id[m] = account_ids(s, person[m])
+        src_id[m] = account_ids(s, p.offset + person[m])
     city_store = _stores_by_city(stores)
     store = np.where(ch == 0, np.array([city_store.get(int(c), "S001") for c in range(len(CITIES))])
                      [p.city_idx[person]], None)
     pay = rng.choice(len(PAYMENTS), n_orders, p=[0.45, 0.3, 0.1, 0.1, 0.05])
     pay = np.where((ch != 0) & (pay == 4), 0, pay)  # no cash online
 
-    order_id = np.char.add("O", np.char.zfill(np.arange(1, n_orders + 1).astype(str), 10))
+    order_id = chunk_ids("O", p.chunk, np.arange(1, n_orders + 1))
     orders = {
         "order_id": order_id, "source_system": system, "source_customer_id": src_id,
         "ordered_at": ordered_at, "transaction_type": np.full(n_orders, "sale"),
@@ -433,7 +441,7 @@ def make_orders(rng: np.random.Generator, cfg: GeneratorConfig, p: Persons, cum:
             zero_copy_only=False)[product_idx], "quantity": quantity, "unit_price": unit_price,
         "discount_amount": line_disc,
     }
-    refunds = _refunds(rng, orders, status_cancel, p.satisfaction[person], end_s)
+    refunds = _refunds(rng, orders, status_cancel, p.satisfaction[person], end_s, p.chunk)
     return orders, items, refunds, person, fading
 
 
@@ -457,7 +465,12 @@ def _stores_by_city(stores: pa.Table) -> dict[int, str]:
     return out
 
 
-def _refunds(rng, orders: dict, cancelled: np.ndarray, satisfaction: np.ndarray, end_s) -> dict:
+def chunk_ids(prefix: str, chunk: int, numbers: np.ndarray) -> np.ndarray:
+    """Ids unique across chunks: prefix, 3-digit chunk, 8-digit number within the chunk."""
+    return np.char.add(f"{prefix}{chunk:03d}", np.char.zfill(numbers.astype(str), 8))
+
+
+def _refunds(rng, orders: dict, cancelled: np.ndarray, satisfaction: np.ndarray, end_s, chunk: int) -> dict:
     """Refund rows for ~4% of completed sales (more for unhappy customers), 1-20 days later."""
     n = len(cancelled)
     p_refund = 0.03 + 0.03 * (satisfaction < -1)
@@ -467,7 +480,7 @@ def _refunds(rng, orders: dict, cancelled: np.ndarray, satisfaction: np.ndarray,
     pick, refunded_at = pick[keep], refunded_at[keep]
     share = np.where(rng.random(len(pick)) < 0.7, 1.0, 0.5)
     return {
-        "order_id": np.char.add("R", np.char.zfill((pick + 1).astype(str), 10)),
+        "order_id": chunk_ids("R", chunk, pick + 1),  # same number as the sale it refunds
         "source_system": orders["source_system"][pick], "source_customer_id": orders["source_customer_id"][pick],
         "ordered_at": refunded_at, "transaction_type": np.full(len(pick), "refund"),
         "original_order_id": orders["order_id"][pick], "status": np.full(len(pick), "completed"),
@@ -586,7 +599,7 @@ def make_feedback(rng: np.random.Generator, cfg: GeneratorConfig, p: Persons, or
     resolves = is_complaint & (rng.random(m) < 0.85)
     resolved = first_resp + (rng.exponential(3, m) * 86400).astype("timedelta64[s]")
     resolves &= resolved <= end_s
-    feedback_id = np.char.add("F", np.char.zfill(np.arange(1, m + 1).astype(str), 9))
+    feedback_id = chunk_ids("F", p.chunk, np.arange(1, m + 1))
     base = {
         "feedback_id": feedback_id, "source_system": fb["source_system"],
         "source_customer_id": fb["source_customer_id"], "feedback_type": fb["feedback_type"],
@@ -594,16 +607,17 @@ def make_feedback(rng: np.random.Generator, cfg: GeneratorConfig, p: Persons, or
         "channel": fb["channel"], "created_at": fb["created_at"],
     }
     first_resp_ok = np.where(is_complaint & (first_resp <= end_s), first_resp, np.datetime64("NaT"))
+    schema = naive_schema("feedback")  # explicit types: a chunk may have no complaint at all
     opened = pa.table({**base, "status": np.where(is_complaint, "open", None),
                        "first_response_at": pa.array(first_resp_ok, mask=np.isnat(first_resp_ok)),
                        "resolved_at": pa.array(np.full(m, np.datetime64("NaT", "s")), mask=np.ones(m, bool)),
-                       "updated_at": fb["created_at"]})
+                       "updated_at": fb["created_at"]}, schema=schema)
     closed = pa.table({**{k: (v.filter(pa.array(resolves)) if isinstance(v, pa.Array) else v[resolves])
                           for k, v in base.items()},
                        "status": np.full(resolves.sum(), "resolved"),
                        "first_response_at": first_resp[resolves], "resolved_at": resolved[resolves],
-                       "updated_at": resolved[resolves]})
-    return pa.concat_tables([opened, closed.cast(opened.schema)])
+                       "updated_at": resolved[resolves]}, schema=schema)
+    return pa.concat_tables([opened, closed])
 
 
 def make_consent_events(rng: np.random.Generator, cfg: GeneratorConfig, p: Persons,
@@ -680,8 +694,14 @@ def arrow_schema(entity: str) -> pa.Schema:
     return pa.schema([(c.name, _ARROW_TYPES.get(c.type, pa.float64())) for c in ENTITIES[entity].columns])
 
 
-def write_partitions(table: pa.Table, out: Path, entity: str) -> int:
-    """Write one CSV per day into ``out/entity/dt=.../entity.csv``; return the number of files."""
+def naive_schema(entity: str) -> pa.Schema:
+    """The entity's Arrow schema with zone-less timestamps (the generator works in naive UTC)."""
+    return pa.schema([f.with_type(pa.timestamp("s")) if pa.types.is_timestamp(f.type) else f
+                      for f in arrow_schema(entity)])
+
+
+def write_partitions(table: pa.Table, out: Path, entity: str, file_name: str | None = None) -> int:
+    """Write one CSV per day into ``out/entity/dt=.../<file_name>``; return the number of files."""
     columns = ENTITIES[entity].column_names
     table = table.sort_by([("_dt", "ascending")])
     days = table["_dt"].to_numpy()
@@ -690,11 +710,54 @@ def write_partitions(table: pa.Table, out: Path, entity: str) -> int:
     for a, b in zip(bounds[:-1], bounds[1:], strict=True):
         part = folder / f"dt={days[a]}"
         part.mkdir(parents=True, exist_ok=True)
-        pacsv.write_csv(table.slice(a, b - a).select(columns), part / f"{entity}.csv")
+        pacsv.write_csv(table.slice(a, b - a).select(columns), part / (file_name or f"{entity}.csv"))
     return len(bounds) - 1
 
 
-def generate(cfg: GeneratorConfig, out: Path) -> dict[str, int]:
+def _utc(table: pa.Table, cols: list[str]) -> pa.Table:
+    for c in cols:
+        i = table.schema.get_field_index(c)
+        table = table.set_column(i, c, pc.cast(pc.cast(table[c], pa.timestamp("s")), pa.timestamp("s", tz="UTC")))
+    return table
+
+
+def _chunk_tables(cfg: GeneratorConfig, chunk: int, cum: np.ndarray, products: pa.Table,
+                  stores: pa.Table) -> dict[str, pa.Table]:
+    """Every per-person entity for one chunk of persons, from the chunk's own random stream."""
+    rng = np.random.default_rng([cfg.seed, chunk + 1])
+    offset = chunk * cfg.chunk_size
+    persons = make_persons(rng, cfg, cum, min(cfg.chunk_size, cfg.customers - offset), offset, chunk)
+    profiles = customer_profiles(rng, cfg, persons)
+    orders, items, refunds, person, fading = make_orders(rng, cfg, persons, cum, products, stores)
+    feedback = make_feedback(rng, cfg, persons, orders, person, fading)
+    consents = make_consent_events(rng, cfg, persons, profiles)
+
+    naive = naive_schema("orders")
+    orders_t = pa.concat_tables([pa.table(orders, schema=naive), pa.table(refunds, schema=naive)])
+    orders_t = _with_partition(_utc(orders_t, ["ordered_at"]), "ordered_at", cfg.start_date)
+    items_t = pa.table(items).join(orders_t.select(["order_id", "_dt"]), "order_id")
+    return {
+        "customers": _with_partition(_utc(profiles.drop_columns(["_person"]), ["created_at", "updated_at"]),
+                                     "updated_at", cfg.start_date),
+        "orders": make_dirty(rng, orders_t, cfg.dirty_rate),
+        "order_items": items_t,
+        "feedback": _with_partition(_utc(feedback, ["created_at", "first_response_at", "resolved_at", "updated_at"]),
+                                    "updated_at", cfg.start_date),
+        "consent_events": _with_partition(_utc(consents, ["event_at"]), "event_at", cfg.start_date),
+    }
+
+
+def _write_chunk(cfg: GeneratorConfig, chunk: int, cum: np.ndarray, products: pa.Table, stores: pa.Table,
+                 out: Path) -> dict[str, int]:
+    counts = {}
+    for entity, table in _chunk_tables(cfg, chunk, cum, products, stores).items():
+        # Chunk 0 writes <entity>.csv, later chunks <entity>-<chunk>.csv beside it in the same partition.
+        write_partitions(table, out, entity, f"{entity}.csv" if chunk == 0 else f"{entity}-{chunk:03d}.csv")
+        counts[entity] = len(table)
+    return counts
+
+
+def generate(cfg: GeneratorConfig, out: Path, workers: int = 1) -> dict[str, int]:
     """Generate the whole sample into ``out`` (replacing earlier output); return rows per entity."""
     rng = np.random.default_rng(cfg.seed)
     cum = np.r_[0.0, np.cumsum(day_weights(cfg.start_date, cfg.days))]
@@ -702,41 +765,23 @@ def generate(cfg: GeneratorConfig, out: Path) -> dict[str, int]:
              cfg.end_date, cfg.seed)
     products = make_products(rng)
     stores = make_stores(rng, cfg.start_date)
-    persons = make_persons(rng, cfg, cum)
-    profiles = customer_profiles(rng, cfg, persons)
-    orders, items, refunds, person, fading = make_orders(rng, cfg, persons, cum, products, stores)
-    feedback = make_feedback(rng, cfg, persons, orders, person, fading)
-    consents = make_consent_events(rng, cfg, persons, profiles)
-
-    schema_ts = pa.timestamp("s", tz="UTC")
-
-    def utc(table: pa.Table, cols: list[str]) -> pa.Table:
-        for c in cols:
-            i = table.schema.get_field_index(c)
-            table = table.set_column(i, c, pc.cast(pc.cast(table[c], pa.timestamp("s")), schema_ts))
-        return table
-
-    naive = pa.schema([f.with_type(pa.timestamp("s")) if pa.types.is_timestamp(f.type) else f
-                       for f in arrow_schema("orders")])
-    orders_t = pa.concat_tables([pa.table(orders, schema=naive), pa.table(refunds, schema=naive)])
-    orders_t = _with_partition(utc(orders_t, ["ordered_at"]), "ordered_at", cfg.start_date)
-    order_day = orders_t.select(["order_id", "_dt"])
-    items_t = pa.table(items).join(order_day, "order_id")
-    tables = {
-        "products": pa.table(products).append_column("_dt", pa.array([cfg.start_date] * len(products))),
-        "stores": stores.append_column("_dt", pa.array([cfg.start_date] * len(stores))),
-        "customers": _with_partition(utc(profiles.drop_columns(["_person"]), ["created_at", "updated_at"]),
-                                     "updated_at", cfg.start_date),
-        "orders": make_dirty(rng, orders_t, cfg.dirty_rate),
-        "order_items": items_t,
-        "feedback": _with_partition(utc(feedback, ["created_at", "first_response_at", "resolved_at", "updated_at"]),
-                                    "updated_at", cfg.start_date),
-        "consent_events": _with_partition(utc(consents, ["event_at"]), "event_at", cfg.start_date),
-    }
-    counts: dict[str, int] = {}
-    for entity, table in tables.items():
+    for entity in ENTITIES:
         shutil.rmtree(out / entity, ignore_errors=True)
-        write_partitions(table, out, entity)
-        counts[entity] = len(table)
-        log.info("wrote %s rows of %s", f"{len(table):,}", entity)
+    write_partitions(products.append_column("_dt", pa.array([cfg.start_date] * len(products))), out, "products")
+    write_partitions(stores.append_column("_dt", pa.array([cfg.start_date] * len(stores))), out, "stores")
+    counts = {"products": len(products), "stores": len(stores)}
+    chunks = range(-(-cfg.customers // cfg.chunk_size))
+    if workers > 1 and len(chunks) > 1:
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            results = list(pool.map(_write_chunk, *zip(*[(cfg, c, cum, products, stores, out) for c in chunks],
+                                                       strict=True)))
+    else:
+        results = [_write_chunk(cfg, c, cum, products, stores, out) for c in chunks]
+    for chunk_counts in results:
+        for entity, n in chunk_counts.items():
+            counts[entity] = counts.get(entity, 0) + n
+    for entity, n in counts.items():
+        log.info("wrote %s rows of %s", f"{n:,}", entity)
     return counts

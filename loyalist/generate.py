@@ -93,7 +93,7 @@ class GeneratorConfig:
     # and chunks can run in parallel; the output is the same whatever the number of workers.
     chunk_size: int = 50_000
     prospect_share: float = 0.15
-    orders_per_year: float = 52.0  # mean purchase rate of a live customer (about weekly; Gamma-spread)
+    orders_per_year: float = 60.0  # mean purchase rate of a live customer (Gamma-spread)
     dirty_rate: float = 0.0005  # share of order rows deliberately broken, to exercise quarantine
 
     @property
@@ -467,6 +467,8 @@ def _stores_by_city(stores: pa.Table) -> dict[int, str]:
 
 def chunk_ids(prefix: str, chunk: int, numbers: np.ndarray) -> np.ndarray:
     """Ids unique across chunks: prefix, 3-digit chunk, 8-digit number within the chunk."""
+    if len(numbers) == 0:
+        return np.array([], dtype=str)
     return np.char.add(f"{prefix}{chunk:03d}", np.char.zfill(numbers.astype(str), 8))
 
 

@@ -32,3 +32,23 @@
 {% macro snowflake__strip_non_digits(string_expression) -%}
     regexp_replace({{ string_expression }}, '[^0-9]', '')
 {%- endmacro %}
+
+
+{#-
+    Post-hook of every model (dbt_project.yml). A table built in this run has no planner statistics
+    on Postgres until autovacuum reaches it, and the models built on it in the same run then get
+    row estimates of 1 and nested-loop plans that take minutes: analyze each table right after it
+    is built. DuckDB keeps its statistics itself, so by default this renders nothing.
+-#}
+{% macro analyze_if_table() -%}
+    {{ return(adapter.dispatch('analyze_if_table', 'loyalist')()) }}
+{%- endmacro %}
+
+{% macro default__analyze_if_table() -%}
+{%- endmacro %}
+
+{% macro postgres__analyze_if_table() -%}
+    {%- if config.get('materialized') in ('table', 'incremental') -%}
+        analyze {{ this }}
+    {%- endif -%}
+{%- endmacro %}

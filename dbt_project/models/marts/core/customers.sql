@@ -1,16 +1,11 @@
--- One row per resolved person: profile from their accounts, order metrics from their transactions.
+-- Customer 360: one row per resolved person with profile, order metrics, preferences, loyalty,
+-- feedback, consent, segments and lifecycle stage as of the run date.
 
 with
 
-accounts as (
-
-    select * from {{ ref('int_customer_accounts_resolved') }}
-
-),
-
 profiles as (
 
-    select * from {{ ref('stg_crm__customers') }}
+    select * from {{ ref('int_customer_profiles') }}
 
 ),
 
@@ -20,90 +15,33 @@ transactions as (
 
 ),
 
-customer_accounts as (
+preferences as (
 
-    select
-        accounts.customer_id,
-        accounts.account_key,
-        accounts.source_system,
-        accounts.first_seen_at,
-        profiles.account_key as profile_account_key,
-        profiles.updated_at,
-        profiles.full_name,
-        profiles.gender,
-        profiles.birth_date,
-        profiles.city,
-        profiles.city_tier,
-        profiles.income_band,
-        profiles.education,
-        profiles.signup_channel,
-        profiles.email_normalized,
-        profiles.phone_e164,
-
-        row_number() over (
-            partition by accounts.customer_id
-            -- accounts without a profile last: their demographics are all null
-            order by profiles.updated_at desc nulls last, accounts.account_key
-        ) as latest_profile_rank,
-
-        row_number() over (
-            partition by accounts.customer_id
-            order by
-                case when profiles.account_key is null then 1 else 0 end,
-                accounts.first_seen_at,
-                accounts.account_key
-        ) as earliest_profile_rank,
-
-        -- contact keys: the most recently updated profile that has one
-        row_number() over (
-            partition by accounts.customer_id
-            order by
-                case when profiles.email_normalized is null then 1 else 0 end,
-                profiles.updated_at desc nulls last,
-                accounts.account_key
-        ) as email_rank,
-
-        row_number() over (
-            partition by accounts.customer_id
-            order by
-                case when profiles.phone_e164 is null then 1 else 0 end,
-                profiles.updated_at desc nulls last,
-                accounts.account_key
-        ) as phone_rank
-
-    from accounts
-    left join profiles
-        on accounts.account_key = profiles.account_key
+    select * from {{ ref('int_customer_preferences') }}
 
 ),
 
-account_summary as (
+feedback as (
 
-    select
-        customer_id,
-        count(*) as account_count,
-        min(first_seen_at) as first_seen_at
-    from customer_accounts
-    group by customer_id
+    select * from {{ ref('int_customer_feedback_summary') }}
 
 ),
 
-customer_systems as (
+consents as (
 
-    select distinct
-        customer_id,
-        source_system
-    from customer_accounts
+    select * from {{ ref('int_customer_consents') }}
 
 ),
 
-system_lists as (
+loyalty as (
 
-    select
-        customer_id,
-        {{ dbt.listagg('source_system', "','", 'order by source_system') }} as source_systems
-    from customer_systems
-    group by customer_id
+    select * from {{ ref('loyalty_balances') }}
+
+),
+
+segments as (
+
+    select * from {{ ref('customer_segments') }}
 
 ),
 
@@ -126,22 +64,22 @@ order_summary as (
 final as (
 
     select
-        cast(summary.customer_id as {{ dbt.type_string() }}) as customer_id,
+        cast(profiles.customer_id as {{ dbt.type_string() }}) as customer_id,
 
-        cast(latest.full_name as {{ dbt.type_string() }}) as full_name,
-        cast(latest.gender as {{ dbt.type_string() }}) as gender,
-        cast(latest.birth_date as date) as birth_date,
-        cast(latest.city as {{ dbt.type_string() }}) as city,
-        cast(latest.city_tier as integer) as city_tier,
-        cast(latest.income_band as {{ dbt.type_string() }}) as income_band,
-        cast(latest.education as {{ dbt.type_string() }}) as education,
+        cast(profiles.full_name as {{ dbt.type_string() }}) as full_name,
+        cast(profiles.gender as {{ dbt.type_string() }}) as gender,
+        cast(profiles.birth_date as date) as birth_date,
+        cast(profiles.city as {{ dbt.type_string() }}) as city,
+        cast(profiles.city_tier as integer) as city_tier,
+        cast(profiles.income_band as {{ dbt.type_string() }}) as income_band,
+        cast(profiles.education as {{ dbt.type_string() }}) as education,
 
-        cast(earliest.signup_channel as {{ dbt.type_string() }}) as signup_channel,
-        cast(summary.first_seen_at as {{ type_timestamptz() }}) as first_seen_at,
-        cast(summary.account_count as integer) as account_count,
-        cast(system_lists.source_systems as {{ dbt.type_string() }}) as source_systems,
-        cast(email.email_normalized as {{ dbt.type_string() }}) as email_normalized,
-        cast(phone.phone_e164 as {{ dbt.type_string() }}) as phone_e164,
+        cast(profiles.signup_channel as {{ dbt.type_string() }}) as signup_channel,
+        cast(profiles.first_seen_at as {{ type_timestamptz() }}) as first_seen_at,
+        cast(profiles.account_count as integer) as account_count,
+        cast(profiles.source_systems as {{ dbt.type_string() }}) as source_systems,
+        cast(profiles.email_normalized as {{ dbt.type_string() }}) as email_normalized,
+        cast(profiles.phone_e164 as {{ dbt.type_string() }}) as phone_e164,
 
         cast(order_summary.first_order_at as {{ type_timestamptz() }}) as first_order_at,
         cast(order_summary.last_order_at as {{ type_timestamptz() }}) as last_order_at,
@@ -151,31 +89,68 @@ final as (
             as decimal(18, 2)
         ) as revenue,
         cast(coalesce(order_summary.refunds_amount, 0) as decimal(18, 2)) as refunds_amount,
+        -- via 6 decimals: DuckDB divides decimals in floating point, and a half cent must round
+        -- the same way on every engine
         cast(
-            (order_summary.sales_amount - order_summary.refunds_amount)
-            / nullif(order_summary.orders_count, 0)
+            cast(
+                (order_summary.sales_amount - order_summary.refunds_amount)
+                / nullif(order_summary.orders_count, 0)
+                as decimal(18, 6)
+            )
             as decimal(18, 2)
         ) as average_order_value,
         coalesce(order_summary.orders_count, 0) = 0 as is_prospect,
+
+        cast(profiles.age as integer) as age,
+        cast(profiles.age_band as {{ dbt.type_string() }}) as age_band,
+        cast(profiles.birthday as {{ dbt.type_string() }}) as birthday,
+        cast(profiles.birth_month as integer) as birth_month,
+
+        cast(preferences.preferred_channel as {{ dbt.type_string() }}) as preferred_channel,
+        cast(preferences.preferred_category as {{ dbt.type_string() }}) as preferred_category,
+        cast(preferences.preferred_payment_method as {{ dbt.type_string() }}) as preferred_payment_method,
+
+        loyalty.customer_id is not null as is_loyalty_member,
+        cast(coalesce(loyalty.points_earned, 0) as integer) as points_earned,
+        cast(coalesce(loyalty.points_redeemed, 0) as integer) as points_redeemed,
+        cast(coalesce(loyalty.points_adjusted, 0) as integer) as points_adjusted,
+        cast(coalesce(loyalty.points_expired, 0) as integer) as points_expired,
+        cast(coalesce(loyalty.points_balance, 0) as integer) as points_balance,
+        cast(loyalty.loyalty_tier as {{ dbt.type_string() }}) as loyalty_tier,
+
+        cast(feedback.latest_nps_score as integer) as latest_nps_score,
+        cast(feedback.latest_csat_score as integer) as latest_csat_score,
+        cast(coalesce(feedback.open_complaints, 0) as integer) as open_complaints,
+
+        coalesce(consents.consent_email, false) as consent_email,
+        coalesce(consents.consent_sms, false) as consent_sms,
+        coalesce(consents.consent_ads, false) as consent_ads,
+
+        cast(segments.lifecycle_stage as {{ dbt.type_string() }}) as lifecycle_stage,
+        cast(segments.r_score as integer) as r_score,
+        cast(segments.f_score as integer) as f_score,
+        cast(segments.m_score as integer) as m_score,
+        cast(segments.rfm_segment as {{ dbt.type_string() }}) as rfm_segment,
+        cast(segments.value_tier as {{ dbt.type_string() }}) as value_tier,
+        cast(segments.demographic_segment as {{ dbt.type_string() }}) as demographic_segment,
+        cast(segments.needs_segment as {{ dbt.type_string() }}) as needs_segment,
+        cast(segments.customer_level as {{ dbt.type_string() }}) as customer_level,
+
         cast('{{ as_of_date() }}' as date) as as_of_date
 
-    from account_summary as summary
-    inner join customer_accounts as latest
-        on summary.customer_id = latest.customer_id
-        and latest.latest_profile_rank = 1
-    inner join customer_accounts as earliest
-        on summary.customer_id = earliest.customer_id
-        and earliest.earliest_profile_rank = 1
-    inner join customer_accounts as email
-        on summary.customer_id = email.customer_id
-        and email.email_rank = 1
-    inner join customer_accounts as phone
-        on summary.customer_id = phone.customer_id
-        and phone.phone_rank = 1
-    inner join system_lists
-        on summary.customer_id = system_lists.customer_id
+    from profiles
     left join order_summary
-        on summary.customer_id = order_summary.customer_id
+        on profiles.customer_id = order_summary.customer_id
+    left join preferences
+        on profiles.customer_id = preferences.customer_id
+    left join feedback
+        on profiles.customer_id = feedback.customer_id
+    left join consents
+        on profiles.customer_id = consents.customer_id
+    left join loyalty
+        on profiles.customer_id = loyalty.customer_id
+    left join segments
+        on profiles.customer_id = segments.customer_id
 
 )
 

@@ -1,0 +1,125 @@
+-- One row per customer with a completed sale: their most frequent channel, payment method and category.
+
+with
+
+transactions as (
+
+    select * from {{ ref('transactions') }}
+
+),
+
+order_items as (
+
+    select * from {{ ref('stg_crm__order_items') }}
+
+),
+
+products as (
+
+    select * from {{ ref('stg_crm__products') }}
+
+),
+
+completed_sales as (
+
+    select * from transactions
+    where transaction_type = 'sale' and status = 'completed'
+
+),
+
+channel_counts as (
+
+    select
+        customer_id,
+        channel,
+        count(*) as orders,
+        -- most orders wins; a tie goes to the alphabetically first value, so reruns agree
+        row_number() over (
+            partition by customer_id
+            order by count(*) desc, channel
+        ) as preference_rank
+    from completed_sales
+    where channel is not null
+    group by customer_id, channel
+
+),
+
+payment_counts as (
+
+    select
+        customer_id,
+        payment_method,
+        count(*) as orders,
+        row_number() over (
+            partition by customer_id
+            order by count(*) desc, payment_method
+        ) as preference_rank
+    from completed_sales
+    where payment_method is not null
+    group by customer_id, payment_method
+
+),
+
+category_counts as (
+
+    -- a category's weight is the number of purchased lines in it
+    select
+        completed_sales.customer_id,
+        products.category,
+        count(*) as lines,
+        row_number() over (
+            partition by completed_sales.customer_id
+            order by count(*) desc, products.category
+        ) as preference_rank
+    from completed_sales
+    inner join order_items
+        on completed_sales.order_id = order_items.order_id
+    inner join products
+        on order_items.product_id = products.product_id
+    where products.category is not null
+    group by completed_sales.customer_id, products.category
+
+),
+
+category_totals as (
+
+    select
+        customer_id,
+        sum(lines) as lines,
+        count(*) as categories
+    from category_counts
+    group by customer_id
+
+),
+
+buyers as (
+
+    select distinct customer_id from completed_sales
+
+),
+
+final as (
+
+    select
+        buyers.customer_id,
+        channels.channel as preferred_channel,
+        payments.payment_method as preferred_payment_method,
+        categories.category as preferred_category,
+        cast(cast(categories.lines as decimal(18, 6)) / category_totals.lines as decimal(9, 6)) as preferred_category_share,
+        coalesce(category_totals.categories, 0) as categories_bought
+    from buyers
+    left join channel_counts as channels
+        on buyers.customer_id = channels.customer_id
+        and channels.preference_rank = 1
+    left join payment_counts as payments
+        on buyers.customer_id = payments.customer_id
+        and payments.preference_rank = 1
+    left join category_counts as categories
+        on buyers.customer_id = categories.customer_id
+        and categories.preference_rank = 1
+    left join category_totals
+        on buyers.customer_id = category_totals.customer_id
+
+)
+
+select * from final

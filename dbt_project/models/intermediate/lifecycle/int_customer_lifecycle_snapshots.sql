@@ -1,0 +1,178 @@
+-- Lifecycle stage of every customer on each snapshot day: the as-of date and, before it, the month
+-- ends used to backfill customer_lifecycle_history (macro lifecycle_snapshot_dates).
+--
+-- The stage on day S uses completed sales up to the end of S only, so it is what a run for S sees.
+-- Stages, checked in this order (thresholds are vars in dbt_project.yml):
+--   prospect     no completed sale yet
+--   churned      last sale more than churn_after_days ago
+--   at_risk      last sale more than lifecycle_active_within_days ago
+--   reactivated  came back (a sale more than churn_after_days after the previous one) at most
+--                lifecycle_reactivated_within_days ago
+--   new          first sale at most lifecycle_new_within_days ago
+--   loyal        at least lifecycle_loyal_min_orders sales in the last lifecycle_loyal_window_days
+--   active       everyone else (last sale at most lifecycle_active_within_days ago)
+-- Identities are today's resolution; a customer appears from the day of their first account or sale.
+
+with
+
+accounts as (
+
+    select * from {{ ref('int_customer_accounts_resolved') }}
+
+),
+
+transactions as (
+
+    select * from {{ ref('transactions') }}
+
+),
+
+snapshot_dates as (
+
+    {% for snapshot_date in lifecycle_snapshot_dates() -%}
+    select cast('{{ snapshot_date }}' as date) as snapshot_date
+    {% if not loop.last %}union all
+    {% endif -%}
+    {%- endfor %}
+
+),
+
+sales as (
+
+    select
+        customer_id,
+        order_id,
+        ordered_at,
+        order_date
+    from transactions
+    where transaction_type = 'sale' and status = 'completed'
+
+),
+
+sales_with_gaps as (
+
+    select
+        *,
+        lag(order_date) over (partition by customer_id order by ordered_at, order_id) as previous_order_date
+    from sales
+
+),
+
+returns_flagged as (
+
+    select
+        customer_id,
+        order_date,
+        -- a comeback: the previous sale is further back than the churn threshold
+        coalesce(
+            {{ days_between('previous_order_date', 'order_date') }} > {{ var('churn_after_days') }},
+            false
+        ) as is_comeback
+    from sales_with_gaps
+
+),
+
+customer_starts as (
+
+    select
+        accounts.customer_id,
+        min({{ utc_date('accounts.first_seen_at') }}) as first_seen_date
+    from accounts
+    group by accounts.customer_id
+
+),
+
+first_sales as (
+
+    select
+        customer_id,
+        min(order_date) as first_order_date
+    from sales
+    group by customer_id
+
+),
+
+customer_days as (
+
+    select
+        customer_starts.customer_id,
+        snapshot_dates.snapshot_date
+    from customer_starts
+    left join first_sales
+        on customer_starts.customer_id = first_sales.customer_id
+    cross join snapshot_dates
+    where customer_starts.first_seen_date <= snapshot_dates.snapshot_date
+        or first_sales.first_order_date <= snapshot_dates.snapshot_date
+        -- on the as-of date every customer has a stage, even with inconsistent source timestamps
+        or snapshot_dates.snapshot_date = cast('{{ as_of_date() }}' as date)
+
+),
+
+sales_as_of as (
+
+    select
+        customer_days.customer_id,
+        customer_days.snapshot_date,
+        min(returns_flagged.order_date) as first_order_date,
+        max(returns_flagged.order_date) as last_order_date,
+        sum(
+            case
+                when returns_flagged.order_date
+                    >= {{ add_days('customer_days.snapshot_date', 1 - var('lifecycle_loyal_window_days') | int) }}
+                    then 1
+                else 0
+            end
+        ) as orders_in_loyal_window,
+        max(case when returns_flagged.is_comeback then returns_flagged.order_date end) as last_comeback_date
+    from customer_days
+    inner join returns_flagged
+        on customer_days.customer_id = returns_flagged.customer_id
+        and returns_flagged.order_date <= customer_days.snapshot_date
+    group by customer_days.customer_id, customer_days.snapshot_date
+
+),
+
+measured as (
+
+    select
+        customer_days.customer_id,
+        customer_days.snapshot_date,
+        sales_as_of.first_order_date,
+        sales_as_of.last_order_date,
+        {{ days_between('sales_as_of.first_order_date', 'customer_days.snapshot_date') }} as days_since_first_order,
+        {{ days_between('sales_as_of.last_order_date', 'customer_days.snapshot_date') }} as days_since_last_order,
+        coalesce(sales_as_of.orders_in_loyal_window, 0) as orders_in_loyal_window,
+        sales_as_of.last_comeback_date,
+        {{ days_between('sales_as_of.last_comeback_date', 'customer_days.snapshot_date') }} as days_since_comeback
+    from customer_days
+    left join sales_as_of
+        on customer_days.customer_id = sales_as_of.customer_id
+        and customer_days.snapshot_date = sales_as_of.snapshot_date
+
+),
+
+final as (
+
+    select
+        customer_id,
+        snapshot_date,
+        first_order_date,
+        last_order_date,
+        days_since_first_order,
+        days_since_last_order,
+        orders_in_loyal_window,
+        last_comeback_date,
+        case
+            when last_order_date is null then 'prospect'
+            when days_since_last_order > {{ var('churn_after_days') }} then 'churned'
+            when days_since_last_order > {{ var('lifecycle_active_within_days') }} then 'at_risk'
+            when days_since_comeback <= {{ var('lifecycle_reactivated_within_days') }} then 'reactivated'
+            when days_since_first_order <= {{ var('lifecycle_new_within_days') }} then 'new'
+            when orders_in_loyal_window >= {{ var('lifecycle_loyal_min_orders') }} then 'loyal'
+            else 'active'
+        end as lifecycle_stage
+    from measured
+
+)
+
+select * from final

@@ -1,0 +1,310 @@
+-- One row per loyalty points event: earn and redeem (from completed sales), adjust (a refund takes
+-- back the points its sale earned, pro rata) and expire (the whole balance, after
+-- loyalty_points_expire_after_days days without earning or redeeming).
+--
+-- Incremental (see macros/loyalty.sql): a run recomputes the events from recompute_from on, and
+-- all events of customers whose accounts now resolve differently; the pre-hook deletes exactly
+-- those rows first, in the same transaction. Customers that keep earlier rows continue from them:
+-- their balance before the window and their last earn/redeem day before it are carried in.
+
+{{ config(
+    materialized='incremental',
+    unique_key='points_event_id',
+    incremental_strategy='delete+insert',
+    on_schema_change='fail',
+    pre_hook="{{ loyalty_ledger_delete_recomputed() }}"
+) }}
+
+{%- set as_of = "cast('" ~ as_of_date() ~ "' as date)" %}
+{%- set expire_after_days = var('loyalty_points_expire_after_days') | int %}
+{%- set recompute_from = loyalty_ledger_recompute_from() %}
+{#- exact to 6 decimals before rounding, so that .5 rounds the same on every engine (DuckDB divides
+    decimals in floating point) -#}
+{%- set refund_share_of_points =
+    'cast(sale_points_earned * (-net_amount) / sale_net_amount as decimal(18, 6))' %}
+
+with
+
+transactions as (
+
+    select * from {{ ref('transactions') }}
+
+),
+
+accounts as (
+
+    -- read by loyalty_ledger_is_recomputed on incremental runs (customers whose accounts moved)
+    select * from {{ ref('int_customer_accounts_resolved') }}
+
+),
+
+{% if is_incremental() %}
+
+kept_events as (
+
+    -- the rows the pre-hook keeps (filtered again so the logic stands alone)
+    select * from {{ this }}
+    where not {{ loyalty_ledger_is_recomputed(this, recompute_from) }}
+
+),
+
+carried_in as (
+
+    select
+        customer_id,
+        sum(points) as balance,
+        max(case when event_type in ('earn', 'redeem') then event_date end) as last_activity_date
+    from kept_events
+    group by customer_id
+
+),
+
+{% else %}
+
+carried_in as (
+
+    -- a full build starts from nothing
+    select
+        cast(null as {{ dbt.type_string() }}) as customer_id,
+        cast(null as integer) as balance,
+        cast(null as date) as last_activity_date
+    where false
+
+),
+
+{% endif %}
+
+completed as (
+
+    -- completed sales and refunds; each refund also sees its sale's points and amount (window over
+    -- the sale's order id instead of a self-join)
+    select
+        *,
+        source_system || ':' || source_customer_id as account_key,
+        max(case when transaction_type = 'sale' then points_earned end)
+            over (partition by coalesce(original_order_id, order_id)) as sale_points_earned,
+        max(case when transaction_type = 'sale' then net_amount end)
+            over (partition by coalesce(original_order_id, order_id)) as sale_net_amount,
+        max(case when transaction_type = 'sale' then customer_id end)
+            over (partition by coalesce(original_order_id, order_id)) as sale_customer_id,
+        max(case when transaction_type = 'sale' then source_system || ':' || source_customer_id end)
+            over (partition by coalesce(original_order_id, order_id)) as sale_account_key
+    from transactions
+    where status = 'completed'
+
+),
+
+order_events as (
+
+    select
+        order_id || ':earn' as points_event_id,
+        customer_id,
+        'earn' as event_type,
+        ordered_at as event_at,
+        order_date as event_date,
+        order_id,
+        account_key,
+        points_earned as points
+    from completed
+    where transaction_type = 'sale' and points_earned > 0
+
+    union all
+
+    select
+        order_id || ':redeem' as points_event_id,
+        customer_id,
+        'redeem' as event_type,
+        ordered_at as event_at,
+        order_date as event_date,
+        order_id,
+        account_key,
+        -points_redeemed as points
+    from completed
+    where transaction_type = 'sale' and points_redeemed > 0
+
+    union all
+
+    -- a refund takes back the share of its sale's points it refunds (rounded, at most all of them),
+    -- from the customer of the sale
+    select
+        order_id || ':adjust' as points_event_id,
+        sale_customer_id as customer_id,
+        'adjust' as event_type,
+        ordered_at as event_at,
+        order_date as event_date,
+        order_id,
+        sale_account_key as account_key,
+        -least(
+            sale_points_earned,
+            cast(round({{ refund_share_of_points }}, 0) as integer)
+        ) as points
+    from completed
+    where transaction_type = 'refund'
+        and sale_points_earned > 0
+        and sale_net_amount > 0
+        and round({{ refund_share_of_points }}, 0) > 0
+
+),
+
+new_order_events as (
+
+    -- customers with carried-in rows: only the recompute window; everyone else: all history
+    select * from order_events
+    where event_date >= cast('{{ recompute_from }}' as date)
+        or customer_id not in (select customer_id from carried_in)
+
+),
+
+timeline as (
+
+    select
+        customer_id,
+        event_date,
+        points,
+        event_type in ('earn', 'redeem') as is_activity
+    from new_order_events
+
+    union all
+
+    -- the last earn/redeem before the window still starts the expiry clock
+    select
+        customer_id,
+        last_activity_date as event_date,
+        0 as points,
+        true as is_activity
+    from carried_in
+    where last_activity_date is not null
+
+    union all
+
+    -- the balance before the window, as one amount just before it
+    select
+        customer_id,
+        {{ add_days("cast('" ~ recompute_from ~ "' as date)", -1) }} as event_date,
+        balance as points,
+        false as is_activity
+    from carried_in
+
+),
+
+activity_days as (
+
+    select distinct
+        customer_id,
+        event_date
+    from timeline
+    where is_activity
+
+),
+
+activity_gaps as (
+
+    select
+        customer_id,
+        event_date,
+        lead(event_date) over (partition by customer_id order by event_date) as next_activity_date
+    from activity_days
+
+),
+
+expiry_days as (
+
+    -- the balance expires on the day the inactivity period ends, unless there was activity before
+    -- it (activity on that very day comes after the expiry); only days up to the as-of date
+    select
+        customer_id,
+        {{ add_days('event_date', expire_after_days) }} as event_date
+    from activity_gaps
+    where (
+            next_activity_date is null
+            or next_activity_date >= {{ add_days('event_date', expire_after_days) }}
+        )
+        and {{ add_days('event_date', expire_after_days) }} <= {{ as_of }}
+
+),
+
+sequenced as (
+
+    select customer_id, event_date, points, 0 as is_expiry from timeline
+    union all
+    select customer_id, event_date, cast(null as integer) as points, 1 as is_expiry from expiry_days
+
+),
+
+running_points as (
+
+    -- points added up to each row; an expiry sorts before the events of its own day
+    select
+        *,
+        sum(points) over (
+            partition by customer_id
+            order by event_date, is_expiry desc
+            rows between unbounded preceding and current row
+        ) as points_so_far
+    from sequenced
+
+),
+
+expiries as (
+
+    -- each expiry resets the balance to zero, so the balance it removes is what was added since the
+    -- previous expiry
+    select
+        customer_id,
+        event_date,
+        coalesce(points_so_far, 0)
+        - coalesce(lag(points_so_far) over (partition by customer_id order by event_date), 0) as balance
+    from running_points
+    where is_expiry = 1
+
+),
+
+expire_events as (
+
+    -- a negative balance (a refund took back points already spent) is written off the same way
+    select
+        customer_id || ':expire:' || cast(event_date as {{ dbt.type_string() }}) as points_event_id,
+        customer_id,
+        'expire' as event_type,
+        cast(cast(event_date as {{ dbt.type_string() }}) || ' 00:00:00+00' as {{ type_timestamptz() }}) as event_at,
+        event_date,
+        cast(null as {{ dbt.type_string() }}) as order_id,
+        cast(null as {{ dbt.type_string() }}) as account_key,
+        -balance as points
+    from expiries
+    where balance <> 0
+
+),
+
+new_events as (
+
+    select * from new_order_events
+
+    union all
+
+    -- expiries before the window were written by earlier runs
+    select * from expire_events
+    where event_date >= cast('{{ recompute_from }}' as date)
+        or customer_id not in (select customer_id from carried_in)
+
+),
+
+final as (
+
+    -- varchar, not dbt.type_string() (text on Postgres): the incremental runs compare these
+    -- types with the contract's (on_schema_change = fail)
+    select
+        cast(points_event_id as varchar) as points_event_id,
+        cast(customer_id as varchar) as customer_id,
+        cast(event_type as varchar) as event_type,
+        cast(event_at as {{ type_timestamptz() }}) as event_at,
+        cast(event_date as date) as event_date,
+        cast(order_id as varchar) as order_id,
+        cast(account_key as varchar) as account_key,
+        cast(points as integer) as points,
+        {{ as_of }} as computed_as_of_date
+    from new_events
+
+)
+
+select * from final

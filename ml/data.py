@@ -1,0 +1,175 @@
+"""Read the warehouse tables the ML step needs into plain frames, tolerating sparse warehouses.
+
+Only ``marts.transactions`` (customer_id, ordered_at, net_amount) is required. Every other table or
+column may be missing or empty (a warehouse built from a bare transaction log): a missing column
+reads as NULL, a missing or empty table as ``None``, and the features built from it become NaN.
+
+Times are converted to float days since 1970-01-01 UTC (column ``t`` and friends), which keeps the
+point-in-time filters in ``ml.features`` simple comparisons against ``days(cutoff)``.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import date
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+log = logging.getLogger(__name__)
+
+EPOCH = date(1970, 1, 1)
+
+
+def days(d: date) -> float:
+    """A cutoff date (00:00 UTC) as days since the epoch, the unit of every ``t`` column."""
+    return float((d - EPOCH).days)
+
+
+def _epoch_days(sql_ts: str) -> str:
+    return f"epoch({sql_ts}) / 86400.0"
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """Everything the features read. ``None`` means the source is not available in this warehouse."""
+
+    # customer_id, order_id, t, transaction_type, status, channel, gross_amount, discount_amount,
+    # net_amount, points_earned, points_redeemed
+    transactions: pd.DataFrame
+    # order_id, category (distinct pairs)
+    order_categories: pd.DataFrame | None = None
+    # customer_id, feedback_type, score, status, t_created, t_resolved, t_updated
+    feedback: pd.DataFrame | None = None
+    # customer_id, t_created, t_updated, t_birth, gender, city_tier, income_band
+    profiles: pd.DataFrame | None = None
+    # customer_id, t_first_seen (one row per account)
+    accounts: pd.DataFrame | None = None
+
+    @property
+    def data_start(self) -> date:
+        """Day of the first completed sale."""
+        sales = self.transactions
+        sales = sales[(sales["transaction_type"] == "sale") & (sales["status"] == "completed")]
+        if sales.empty:
+            raise ValueError("no completed sales in marts.transactions")
+        return date.fromordinal(EPOCH.toordinal() + int(np.floor(sales["t"].min())))
+
+
+class MissingTransactionsError(RuntimeError):
+    """marts.transactions (or one of its required columns) is not in the warehouse."""
+
+
+TRANSACTION_COLUMNS = {
+    "customer_id": None, "order_id": None, "ordered_at": None,
+    "transaction_type": "case when net_amount < 0 then 'refund' else 'sale' end",
+    "status": "'completed'", "channel": "null", "gross_amount": "null", "discount_amount": "null",
+    "net_amount": None, "points_earned": "null", "points_redeemed": "null",
+}
+
+
+def table_columns(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> set[str]:
+    rows = con.execute("select column_name from information_schema.columns where table_schema = ? "
+                       "and table_name = ?", [schema, table]).fetchall()
+    return {r[0] for r in rows}
+
+
+def _expr(columns: set[str], name: str, default: str | None, cast: str | None = None) -> str:
+    if name in columns:
+        expr = name
+    elif default is None:
+        raise MissingTransactionsError(f"required column {name} is missing")
+    else:
+        expr = default
+    return f"cast({expr} as {cast}) as {name}" if cast else f"{expr} as {name}"
+
+
+def load_transactions(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    cols = table_columns(con, "marts", "transactions")
+    if not cols:
+        raise MissingTransactionsError("marts.transactions is not in the warehouse: run dbt build first")
+    missing = {"customer_id", "ordered_at", "net_amount"} - cols
+    if missing:
+        raise MissingTransactionsError(f"marts.transactions lacks required column(s) {sorted(missing)}")
+    select = [
+        "customer_id",
+        _expr(cols, "order_id", "null", "varchar"),
+        f"{_epoch_days('ordered_at')} as t",
+        _expr(cols, "transaction_type", TRANSACTION_COLUMNS["transaction_type"], "varchar"),
+        _expr(cols, "status", TRANSACTION_COLUMNS["status"], "varchar"),
+        _expr(cols, "channel", "null", "varchar"),
+        _expr(cols, "gross_amount", "null", "double"),
+        _expr(cols, "discount_amount", "null", "double"),
+        _expr(cols, "net_amount", None, "double"),
+        _expr(cols, "points_earned", "null", "double"),
+        _expr(cols, "points_redeemed", "null", "double"),
+    ]
+    return con.execute(f"select {', '.join(select)} from marts.transactions "
+                       "where customer_id is not null and ordered_at is not null "
+                       "order by customer_id, t, order_id").df()
+
+
+def _optional(con: duckdb.DuckDBPyConnection, what: str, needs: dict[str, set[str]], sql: str) -> pd.DataFrame | None:
+    """Run ``sql`` if every (schema.table -> columns) it needs exists; None when absent or empty."""
+    for table, columns in needs.items():
+        schema, name = table.split(".")
+        have = table_columns(con, schema, name)
+        if not have or not columns <= have:
+            log.info("%s not available (%s lacks %s): those features will be NaN", what, table,
+                     sorted(columns - have) if have else "the table")
+            return None
+    frame = con.execute(sql).df()
+    if frame.empty:
+        log.info("%s: no rows: those features will be NaN", what)
+        return None
+    return frame
+
+
+def load_inputs(con: duckdb.DuckDBPyConnection) -> Inputs:
+    """Read the warehouse (as built by dbt) into ``Inputs``."""
+    transactions = load_transactions(con)
+    accounts_map = {"intermediate.int_customer_accounts_resolved": {"account_key", "customer_id"}}
+    order_categories = _optional(
+        con, "item categories",
+        {"staging.stg_crm__order_items": {"order_id", "product_id"},
+         "staging.stg_crm__products": {"product_id", "category"}},
+        "select distinct i.order_id, cast(p.category as varchar) as category "
+        "from staging.stg_crm__order_items i join staging.stg_crm__products p using (product_id) "
+        "where p.category is not null order by 1, 2")
+    feedback_cols = table_columns(con, "staging", "stg_crm__feedback")
+    resolved = _epoch_days("f.resolved_at") if "resolved_at" in feedback_cols else "null"
+    updated = _epoch_days("f.updated_at") if "updated_at" in feedback_cols else "null"
+    status = "cast(f.status as varchar)" if "status" in feedback_cols else "null"
+    score = "cast(f.score as double)" if "score" in feedback_cols else "null"
+    feedback = _optional(
+        con, "feedback",
+        {"staging.stg_crm__feedback": {"account_key", "feedback_type", "created_at"}, **accounts_map},
+        f"select a.customer_id, cast(f.feedback_type as varchar) as feedback_type, {score} as score, "
+        f"{status} as status, {_epoch_days('f.created_at')} as t_created, {resolved} as t_resolved, "
+        f"{updated} as t_updated "
+        "from staging.stg_crm__feedback f join intermediate.int_customer_accounts_resolved a using (account_key) "
+        "where f.created_at is not null order by 1, 5, 2")
+    profile_cols = table_columns(con, "staging", "stg_crm__customers")
+
+    def col(name: str, cast: str) -> str:
+        return f"cast(p.{name} as {cast}) as {name}" if name in profile_cols else f"cast(null as {cast}) as {name}"
+
+    birth = (f"{_epoch_days('cast(p.birth_date as timestamp)')} as t_birth" if "birth_date" in profile_cols
+             else "cast(null as double) as t_birth")
+    updated_p = _epoch_days("p.updated_at") if "updated_at" in profile_cols else _epoch_days("p.created_at")
+    profiles = _optional(
+        con, "profiles",
+        {"staging.stg_crm__customers": {"account_key", "created_at"}, **accounts_map},
+        f"select a.customer_id, {_epoch_days('p.created_at')} as t_created, {updated_p} as t_updated, {birth}, "
+        f"{col('gender', 'varchar')}, {col('city_tier', 'double')}, {col('income_band', 'varchar')} "
+        "from staging.stg_crm__customers p join intermediate.int_customer_accounts_resolved a using (account_key) "
+        "order by 1, 2")
+    accounts = _optional(
+        con, "account first-seen times",
+        {"intermediate.int_customer_accounts_resolved": {"customer_id", "first_seen_at"}},
+        f"select customer_id, {_epoch_days('first_seen_at')} as t_first_seen "
+        "from intermediate.int_customer_accounts_resolved where first_seen_at is not null order by 1, 2")
+    return Inputs(transactions=transactions, order_categories=order_categories, feedback=feedback,
+                  profiles=profiles, accounts=accounts)

@@ -1,0 +1,174 @@
+"""Top reasons per scored customer: which feature groups push the churn probability up, in words.
+
+Contribution of a group g for customer i = p(x_i) - p(x_i with g's features set to the population's
+typical value: median for numbers, most frequent value for categories). It works for any model
+(here gradient-boosted trees, where coefficients do not exist) and is computed vectorised: every
+group's ablated copy of the whole population goes through one predict_proba call.
+
+Only groups whose contribution is above MIN_CONTRIBUTION (they push churn *up*) and whose own
+values are known for the customer become reasons; at most MAX_REASONS, largest first, each rendered
+from the customer's own feature values by the group's template.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+
+from ml.features import CATEGORICAL_FEATURES, FEATURE_GROUPS, FEATURES
+
+MAX_REASONS = 3
+MIN_CONTRIBUTION = 0.01  # probability points
+NO_REASON = "no single factor raises the churn risk noticeably"
+SEPARATOR = " | "
+
+
+def typical_values(features: pd.DataFrame) -> dict[str, object]:
+    """Population reference for the ablation: median of numbers, mode of categories."""
+    out: dict[str, object] = {}
+    for col in FEATURES:
+        if col in CATEGORICAL_FEATURES:
+            mode = features[col].dropna().mode()
+            out[col] = mode.sort_values().iloc[0] if len(mode) else None
+        else:
+            med = features[col].median()
+            out[col] = float(med) if pd.notna(med) else np.nan
+    return out
+
+
+def group_contributions(predict: Callable[[pd.DataFrame], np.ndarray], features: pd.DataFrame) -> pd.DataFrame:
+    """Customers x groups: p(actual) - p(group set to the population's typical value).
+
+    ``predict`` maps a feature frame to churn probabilities (e.g. ``partial(ml.churn.predict, model)``).
+    """
+    ref = typical_values(features)
+    base = predict(features[FEATURES])
+    copies = []
+    for cols in FEATURE_GROUPS.values():
+        ablated = features[FEATURES].copy()
+        for col in cols:
+            ablated[col] = ref[col]
+        copies.append(ablated)
+    stacked = pd.concat(copies, ignore_index=True)
+    for col in CATEGORICAL_FEATURES:
+        stacked[col] = stacked[col].astype(object).where(stacked[col].notna(), None)
+    p = np.asarray(predict(stacked)).reshape(len(FEATURE_GROUPS), len(features))
+    return pd.DataFrame((base[None, :] - p).T, index=features.index, columns=list(FEATURE_GROUPS))
+
+
+def _n(value: float) -> str:
+    return f"{value:,.0f}"
+
+
+def _plural(n: float, word: str) -> str:
+    return f"{_n(n)} {word}{'' if round(n) == 1 else 's'}"
+
+
+def describe(group: str, row: pd.Series, typical: dict[str, object]) -> str | None:
+    """The group's reason text from one customer's features (None when the values are unknown)."""
+    g = row.get
+    if group == "recency":
+        if pd.isna(g("recency_days")):
+            return None
+        if pd.notna(g("interval_mean_days")):
+            return f"no purchase for {_n(g('recency_days'))} days (usually every {_n(max(g('interval_mean_days'), 1))})"
+        return f"no purchase for {_n(g('recency_days'))} days (only one purchase day in the last year)"
+    if group == "trend":
+        o90, prev = g("orders_90"), g("orders_180") - g("orders_90")
+        if prev > 0 and o90 == 0:
+            return f"no orders in last 90 days ({_n(prev)} in the previous 90)"
+        if prev > 0 and o90 < prev:
+            drop = 100 * (prev - o90) / prev
+            return f"orders in last 90 days down {drop:.0f}% vs previous 90 ({_n(o90)} vs {_n(prev)})"
+        if o90 == 0 and prev == 0:
+            return "no orders in the last 180 days"
+        if g("orders_30") == 0:
+            return f"no orders in the last 30 days ({_n(g('orders_180'))} in the last 180)"
+        rate = g("orders_30_vs_180_rate")
+        if pd.notna(rate) and rate < 1:
+            return f"buying pace in last 30 days {100 * (1 - rate):.0f}% below the 180-day pace"
+        return f"{_plural(o90, 'order')} in last 90 days vs {_n(prev)} in previous 90"
+    if group == "frequency":
+        n = g("orders_365")
+        only = "only " if pd.notna(typical.get("orders_365")) and n < typical["orders_365"] else ""
+        return f"{only}{_plural(n, 'order')} in the last 365 days"
+    if group == "monetary":
+        return (f"spent ¥{_n(g('spend_90'))} in the last 90 days "
+                f"(typical customer ¥{_n(typical['spend_90'])})")
+    if group == "refunds":
+        if g("refunds_365") > 0:
+            return (f"{_plural(g('refunds_365'), 'refund')} in the last 365 days "
+                    f"({100 * (g('refund_share_365') or 0):.0f}% of orders)")
+        if g("cancelled_365") > 0:
+            return f"{_plural(g('cancelled_365'), 'cancelled order')} in the last 365 days"
+        return None
+    if group == "discounts":
+        if pd.isna(g("discount_share_365")):
+            return None
+        return f"{100 * g('discount_share_365'):.0f}% of orders bought on discount"
+    if group == "breadth":
+        if pd.isna(g("channels_365")):
+            return None
+        text = f"buys through {_plural(g('channels_365'), 'channel')}"
+        if pd.notna(g("categories_365")):
+            text += f" in {_plural(g('categories_365'), 'product category')}".replace("categorys", "categories")
+        return text
+    if group == "points":
+        if pd.isna(g("points_balance")):
+            return None
+        return (f"{_n(g('points_balance'))} loyalty points unredeemed "
+                f"({_n(g('points_redeemed_365') or 0)} redeemed in the last 365 days)")
+    if group == "complaints":
+        if g("open_complaints") > 0:
+            return f"complaint open {_n(g('open_complaint_days'))} days"
+        if g("complaints_90") > 0:
+            return f"{_plural(g('complaints_90'), 'complaint')} in the last 90 days"
+        if g("complaints_365") > 0:
+            return f"{_plural(g('complaints_365'), 'complaint')} in the last 365 days"
+        return None
+    if group == "satisfaction":
+        if g("low_scores_90") > 0:
+            return f"{_plural(g('low_scores_90'), 'low rating')} (1-2 of 5) in the last 90 days"
+        if pd.notna(g("nps_latest")):
+            return f"latest NPS answer {_n(g('nps_latest'))} of 10"
+        if pd.notna(g("csat_mean_365")):
+            return f"average CSAT {g('csat_mean_365'):.1f} of 5"
+        if pd.notna(g("review_mean_365")):
+            return f"average review {g('review_mean_365'):.1f} of 5"
+        return None
+    if group == "tenure":
+        if pd.isna(g("tenure_days")):
+            return None
+        return f"relatively new customer (first seen {_n(g('tenure_days'))} days ago)"
+    if group == "profile":
+        parts = []
+        if pd.notna(g("age_years")):
+            parts.append(f"age {_n(np.floor(g('age_years')))}")
+        if pd.notna(g("city_tier")):
+            parts.append(f"tier-{_n(g('city_tier'))} city")
+        if g("income_band") is not None and pd.notna(g("income_band")):
+            parts.append(f"income {g('income_band')}")
+        return "profile group with higher churn (" + ", ".join(parts) + ")" if parts else None
+    raise KeyError(f"no reason template for group {group!r}")
+
+
+def top_reasons(contributions: pd.DataFrame, features: pd.DataFrame,
+                max_reasons: int = MAX_REASONS, min_contribution: float = MIN_CONTRIBUTION) -> pd.Series:
+    """Per customer, up to ``max_reasons`` reason texts (largest upward contribution first), joined by ' | '."""
+    typical = typical_values(features)
+    groups = np.array(contributions.columns)
+    values = contributions.to_numpy()
+    order = np.argsort(-values, axis=1, kind="stable")
+    out = []
+    for i, (_, row) in enumerate(features.iterrows()):
+        texts = []
+        for j in order[i]:
+            if values[i, j] <= min_contribution or len(texts) == max_reasons:
+                break
+            text = describe(groups[j], row, typical)
+            if text:
+                texts.append(text)
+        out.append(SEPARATOR.join(texts) if texts else NO_REASON)
+    return pd.Series(out, index=features.index, name="top_reasons")

@@ -1,0 +1,199 @@
+"""End to end on generated data: landing -> ingest -> dbt build (the real project) -> train -> score.
+
+Two warehouses from one generated landing zone: the full one, and one built from a bare transaction
+log (customer id, time, amount only). The history is long enough for the project's churn window
+(8 training cutoffs: 638 days for churn_after_days = 180, see ml/config.py).
+
+dbt builds the models and seeds but skips the data and unit tests: they belong to tests of the dbt
+project, and skipping them halves the build time here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from loyalist.config import DBT_PROJECT_DIR, get_settings
+from loyalist.generate import GeneratorConfig, generate
+from loyalist.ingest import ingest_landing
+from loyalist.warehouse import connect
+from ml import artifacts
+from ml.config import churn_after_days, plan_cutoffs, required_history_days, risk_band
+from ml.data import days, load_inputs
+from ml.features import compute_features
+from ml.pipeline import score, train_evaluate_promote
+from ml.reasons import SEPARATOR
+
+AS_OF = date(2025, 12, 31)
+CUSTOMERS = 2000
+
+
+def _history_days() -> int:
+    return max(365, required_history_days(churn_after_days(), training_cutoffs=8))
+
+
+def _build_warehouse(landing: Path, path: Path) -> Path:
+    end = AS_OF + timedelta(days=1)
+    with connect(get_settings(), path) as con:
+        ingest_landing(con, landing, AS_OF, end, "ml-test", datetime(end.year, end.month, end.day, 1, tzinfo=UTC))
+    dbt = Path(sys.executable).with_name("dbt")
+    env = {**os.environ, "LOYALIST_WAREHOUSE": str(path), "LOYALIST_DUCKDB_MEMORY_LIMIT": "2GB",
+           "DBT_TARGET_PATH": str(path.parent / "dbt_target"), "DBT_LOG_PATH": str(path.parent / "dbt_logs"),
+           "DBT_SEND_ANONYMOUS_USAGE_STATS": "False", "DBT_USE_COLORS": "False"}
+    proc = subprocess.run([str(dbt), "build", "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir",
+                           str(DBT_PROJECT_DIR), "--target", "duckdb", "--vars", json.dumps({"as_of_date": str(AS_OF)}),
+                           "--exclude-resource-type", "test", "--exclude-resource-type", "unit_test"],
+                          env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    return path
+
+
+def _table(con, name: str) -> pd.DataFrame:
+    return con.execute(f"select * from ml.{name} order by all").df()
+
+
+@pytest.fixture(scope="module")
+def landing(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("ml_landing")
+    generate(GeneratorConfig(customers=CUSTOMERS, days=_history_days(), seed=11, end_date=AS_OF), out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def full(landing, tmp_path_factory) -> dict:
+    """Train as of 4 weeks earlier, then as of AS_OF (against that incumbent), rerun; score twice."""
+    root = tmp_path_factory.mktemp("ml_full")
+    path = _build_warehouse(landing, root / "warehouse.duckdb")
+    models = root / "models"
+    out: dict = {"models": models}
+    with connect(get_settings(), path) as con:
+        out["earlier"] = train_evaluate_promote(con, AS_OF - timedelta(days=28), models)
+        out["summary"] = train_evaluate_promote(con, AS_OF, models)
+        out["evaluations"] = _table(con, "model_evaluations")
+        out["rerun"] = train_evaluate_promote(con, AS_OF, models)
+        out["evaluations_rerun"] = _table(con, "model_evaluations")
+        out["score"] = score(con, AS_OF, models)
+        out["scores"], out["clv"] = _table(con, "churn_scores"), _table(con, "clv_predictions")
+        out["score_again"] = score(con, AS_OF, models)
+        out["scores_again"], out["clv_again"] = _table(con, "churn_scores"), _table(con, "clv_predictions")
+        out["inputs"] = load_inputs(con)
+    return out
+
+
+@pytest.fixture(scope="module")
+def bare(landing, tmp_path_factory) -> dict:
+    """A warehouse from a bare transaction log: only source_customer_id, ordered_at, net_amount."""
+    root = tmp_path_factory.mktemp("ml_bare")
+    log_dir = root / "landing"
+    for f in sorted((landing / "orders").glob("dt=*/*.csv")):
+        part = log_dir / "orders" / f.parent.name
+        part.mkdir(parents=True)
+        pd.read_csv(f, dtype=str)[["source_customer_id", "ordered_at", "net_amount"]].to_csv(
+            part / "orders.csv", index=False)
+    path = _build_warehouse(log_dir, root / "warehouse.duckdb")
+    out: dict = {"models": root / "models"}
+    with connect(get_settings(), path) as con:
+        out["score"] = score(con, AS_OF, out["models"])  # nothing promoted yet: trains first
+        out["evaluations"] = _table(con, "model_evaluations")
+        out["scores"], out["clv"] = _table(con, "churn_scores"), _table(con, "clv_predictions")
+        out["inputs"] = load_inputs(con)
+    return out
+
+
+def test_model_beats_both_baselines_on_the_evaluation_window(full):
+    m = full["summary"]["churn"]["metrics"]
+    assert m["model"]["roc_auc"] > m["recency"]["roc_auc"]
+    assert m["model"]["roc_auc"] > m["heuristic"]["roc_auc"]
+    assert m["model"]["lift_decile_01"] > 1.5
+
+
+def test_promotion_compares_with_the_promoted_model_on_the_same_window(full):
+    earlier, summary = full["earlier"], full["summary"]
+    assert earlier["promoted"]  # first model: only the baselines to beat
+    churn = summary["churn"]
+    assert churn["incumbent_version"] == earlier["model_version"] != summary["model_version"]
+    auc = {k: churn["metrics"][k]["roc_auc"] for k in ("model", "incumbent", "recency")}
+    assert summary["promoted"] == (auc["model"] > max(auc["incumbent"], auc["recency"]))
+    pointer = artifacts.read_pointer(full["models"])
+    expected = summary["model_version"] if summary["promoted"] else earlier["model_version"]
+    assert pointer["churn"]["version"] == expected == full["score"]["churn_model_version"]
+
+
+def test_training_is_idempotent(full):
+    assert full["rerun"]["model_version"] == full["summary"]["model_version"]
+    cols = ["model_version", "model_kind", "evaluated_at_cutoff", "metric", "model_value", "baseline_recency"]
+    pd.testing.assert_frame_equal(full["evaluations"][cols], full["evaluations_rerun"][cols])
+    kinds = set(full["evaluations"]["model_kind"])
+    assert kinds == {"churn", "clv"}
+
+
+def test_artifacts_and_metadata(full):
+    version = full["summary"]["model_version"]
+    model, meta = artifacts.load_churn(full["models"], version)
+    assert meta["plan"]["evaluation_cutoff"] == full["summary"]["plan"]["evaluation_cutoff"]
+    assert len(meta["data_fingerprint"]) == 64 and meta["libraries"]["scikit-learn"]
+    assert not list(full["models"].glob("**/*.pkl")) and not list(full["models"].glob("**/*.pickle"))
+    clv = artifacts.load_clv(full["models"], version)
+    assert clv["params"]["fitted_at_cutoff"] == meta["plan"]["evaluation_cutoff"]
+
+
+def test_scores_are_probabilities_with_reasons_and_bands(full):
+    scores = full["scores"]
+    assert len(scores) == full["score"]["churn_scores"] > 0.4 * CUSTOMERS
+    assert scores["churn_probability"].between(0, 1).all()
+    assert (scores["top_reasons"].str.len() > 0).all()
+    assert scores["top_reasons"].str.split(SEPARATOR, regex=False).map(len).max() <= 3
+    assert (scores["risk_band"] == scores["churn_probability"].map(risk_band)).all()
+    assert set(scores["as_of_date"].astype(str)) == {str(AS_OF)}
+    high = scores[scores["risk_band"] == "high"]
+    assert high["top_reasons"].str.contains("no purchase for|orders in last 90 days").mean() > 0.5
+
+
+def test_clv_predictions(full):
+    clv = full["clv"]
+    assert set(clv["customer_id"]) == set(full["scores"]["customer_id"])
+    assert (clv["expected_orders_12m"] >= 0).all() and (clv["expected_spend_12m"] >= 0).all()
+    dates = pd.to_datetime(clv["expected_next_order_date"].dropna())
+    assert (dates >= pd.Timestamp(AS_OF + timedelta(days=1))).all()
+    assert (dates <= pd.Timestamp(AS_OF + timedelta(days=365))).all()
+    m = full["summary"]["clv"]["metrics"]
+    assert m["model"]["spend_mae"] < m["baseline"]["spend_mae"]
+
+
+def test_rescoring_the_same_date_leaves_identical_tables(full):
+    pd.testing.assert_frame_equal(full["scores"], full["scores_again"])
+    pd.testing.assert_frame_equal(full["clv"], full["clv_again"])
+    assert full["score"] == full["score_again"]
+
+
+def test_features_on_real_data_ignore_everything_after_the_cutoff(full):
+    data = full["inputs"]
+    plan = plan_cutoffs(AS_OF, churn_after_days(), data.data_start)
+    cutoff = plan.evaluation_cutoff
+    c = days(cutoff)
+    truncated = replace(data, transactions=data.transactions[data.transactions["t"] < c],
+                        feedback=data.feedback[data.feedback["t_created"] < c])
+    n = churn_after_days()
+    pd.testing.assert_frame_equal(compute_features(data, cutoff, n), compute_features(truncated, cutoff, n))
+
+
+def test_a_bare_transaction_log_trains_and_scores(bare):
+    assert bare["inputs"].feedback is None and bare["inputs"].profiles is None
+    assert bare["inputs"].order_categories is None
+    assert bare["score"]["churn_scores"] == len(bare["scores"]) > 0
+    assert len(bare["clv"]) == len(bare["scores"])
+    assert bare["scores"]["churn_probability"].between(0, 1).all()
+    assert (bare["scores"]["top_reasons"].str.len() > 0).all()
+    assert not bare["scores"]["top_reasons"].str.contains("complaint|NPS|CSAT|profile").any()
+    auc = bare["evaluations"].query("model_kind == 'churn' and metric == 'roc_auc'").iloc[0]
+    assert auc["model_value"] > auc["baseline_recency"] > 0.5
+    assert np.isfinite(bare["evaluations"]["model_value"]).all()

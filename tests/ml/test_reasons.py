@@ -1,0 +1,85 @@
+"""Reasons: contributions by group ablation, only upward ones, rendered as plain words."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import numpy as np
+import pandas as pd
+
+from ml.features import FEATURE_GROUPS, compute_features
+from ml.reasons import MAX_REASONS, NO_REASON, SEPARATOR, describe, group_contributions, top_reasons, typical_values
+from tests.ml.builders import feedback, inputs, transactions, weekly_orders
+
+CUTOFF = date(2025, 7, 1)
+
+
+def _features() -> pd.DataFrame:
+    rows = [
+        # LATE: bought every 20 days from January 7 to May 7, nothing for the last 55 days
+        *weekly_orders("LATE", "2025-01-07", 7, every_days=20),
+        # STEADY: weekly all year
+        *weekly_orders("STEADY", "2025-01-02", 26),
+        # UPSET: weekly, with a complaint still open
+        *weekly_orders("UPSET", "2025-01-03", 26),
+    ]
+    fb = feedback({"customer_id": "UPSET", "type": "complaint", "created": "2025-06-19T00:00:00", "status": "open"})
+    return compute_features(inputs(transactions(*rows), fb), CUTOFF, 180)
+
+
+def test_templates_use_the_customers_own_values():
+    f = _features()
+    typical = typical_values(f)
+    late = f.loc["LATE"]
+    assert describe("recency", late, typical) == "no purchase for 55 days (usually every 20)"
+    assert describe("complaints", f.loc["UPSET"], typical) == "complaint open 12 days"
+    assert describe("complaints", f.loc["STEADY"], typical) is None  # nothing to say: never a reason
+
+
+def test_trend_text():
+    row = pd.Series({"orders_30": 1.0, "orders_90": 3.0, "orders_180": 13.0, "orders_30_vs_180_rate": 0.5})
+    assert describe("trend", row, {}) == "orders in last 90 days down 70% vs previous 90 (3 vs 10)"
+    assert describe("trend", pd.Series({"orders_90": 0.0, "orders_180": 0.0, "orders_30_vs_180_rate": np.nan}),
+                    {}) == "no orders in the last 180 days"
+    assert describe("trend", pd.Series({"orders_90": 0.0, "orders_180": 16.0}), {}) == \
+        "no orders in last 90 days (16 in the previous 90)"
+    assert describe("trend", pd.Series({"orders_30": 0.0, "orders_90": 4.0, "orders_180": 7.0}), {}) == \
+        "no orders in the last 30 days (7 in the last 180)"
+
+
+def test_every_group_has_a_template():
+    f = _features()
+    typical = typical_values(f)
+    for group in FEATURE_GROUPS:
+        for _, row in f.iterrows():
+            text = describe(group, row, typical)
+            assert text is None or (isinstance(text, str) and text)
+
+
+def test_contributions_come_from_the_model_and_only_upward_ones_become_reasons():
+    f = _features()
+
+    def predict(frame: pd.DataFrame) -> np.ndarray:  # churn risk grows with silence and open complaints
+        return np.clip(0.1 + frame["recency_days"].to_numpy() / 100 + 0.2 * frame["open_complaints"].to_numpy(), 0, 1)
+
+    contrib = group_contributions(predict, f)
+    assert list(contrib.columns) == list(FEATURE_GROUPS)
+    assert contrib.loc["LATE", "recency"] > 0.3  # 55 days vs the population median
+    assert contrib.loc["UPSET", "complaints"] == np.float64(0.2)
+    assert (contrib.drop(columns=["recency", "complaints"]).abs() < 1e-12).all().all()
+
+    reasons = top_reasons(contrib, f)
+    assert reasons["LATE"] == "no purchase for 55 days (usually every 20)"
+    assert reasons["UPSET"] == "complaint open 12 days"  # its recency is below the median: not a reason
+    assert reasons["STEADY"] == NO_REASON
+
+
+def test_at_most_three_reasons_largest_first():
+    f = _features()
+    contrib = pd.DataFrame(0.0, index=f.index, columns=list(FEATURE_GROUPS))
+    contrib.loc["LATE", ["recency", "trend", "frequency", "monetary", "tenure"]] = [0.05, 0.30, 0.2, 0.1, 0.02]
+    contrib.loc["LATE", "breadth"] = -0.5  # pushes churn down: never a reason
+    parts = top_reasons(contrib, f)["LATE"].split(SEPARATOR)
+    assert len(parts) == MAX_REASONS
+    assert parts[0].startswith("orders in last 90 days down") and parts[1].startswith("only 7 orders")
+    assert parts[2] == "spent ¥200 in the last 90 days (typical customer ¥1,300)"

@@ -1,6 +1,6 @@
 """loyalist_daily: one day of customer data from landing files to validated, published marts.
 
-ingest -> check_freshness -> validate_raw -> dbt_build -> validate_outputs -> publish
+ingest -> check_freshness -> validate_raw -> dbt_build -> score -> validate_outputs -> publish
 (write-audit-publish: readers only ever see a copy that passed every gate). Each task is idempotent: a rerun
 of the same data interval replaces what the previous attempt wrote. The work lives in
 ``loyalist.pipeline``; this file only orchestrates (no I/O or heavy imports at parse time).
@@ -81,6 +81,20 @@ def loyalist_daily():
         return as_of.isoformat()
 
     @task
+    def score(data_interval_start=None) -> dict:
+        from airflow.sdk.exceptions import AirflowSkipException
+
+        from loyalist.config import get_settings
+        from loyalist.pipeline import ScoringUnavailable, as_of_date, score_customers
+
+        try:
+            return score_customers(get_settings(), as_of_date(data_interval_start))
+        except ScoringUnavailable as exc:
+            # Too little history, or no model good enough to promote yet: the marts are still worth
+            # publishing, so skip (with the reason in the log) rather than fail the day.
+            raise AirflowSkipException(str(exc)) from exc
+
+    @task(trigger_rule="none_failed")  # runs after a skipped score, never after a failure
     def validate_outputs(data_interval_start=None) -> list[str]:
         from loyalist.config import get_settings
         from loyalist.pipeline import DataQualityError, as_of_date, validate_outputs
@@ -90,7 +104,7 @@ def loyalist_daily():
         except DataQualityError as exc:
             raise _fail_without_retry(exc) from exc
 
-    @task
+    @task(trigger_rule="none_failed")
     def publish() -> str:
         from loyalist.config import get_settings
         from loyalist.pipeline import publish
@@ -98,7 +112,7 @@ def loyalist_daily():
         return str(publish(get_settings()))
 
     batch = ingest()
-    batch >> check_freshness() >> validate_raw(batch) >> dbt_build() >> validate_outputs() >> publish()
+    batch >> check_freshness() >> validate_raw(batch) >> dbt_build() >> score() >> validate_outputs() >> publish()
 
 
 loyalist_daily()

@@ -19,6 +19,9 @@ from loyalist.contracts import CHANNELS, CONSENT_CHANNELS, ENTITIES, FEEDBACK_TY
 
 # A file with more than this share of rows quarantined stops the run: something upstream broke.
 MAX_QUARANTINE_SHARE = 0.05
+# Per file only from this many rows on (one bad row in a 17-row file is not a broken feed); every
+# entity's whole batch is judged regardless of size.
+MIN_ROWS_FOR_FILE_SHARE = 200
 # A day's volume outside [min, max] x the median of the previous days' volumes stops the run
 # (shopping festivals reach ~4x an ordinary day; a feed cut in half or doubled is a problem).
 VOLUME_RATIO_RANGE = (0.25, 6.0)

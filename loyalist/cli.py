@@ -60,7 +60,14 @@ def _cmd_summary(args: argparse.Namespace) -> None:
             print(f"{schema}:")
             for name, n in rows.items():
                 print(f"  {name:<40} {n:>12,}")
-    from loyalist.pipeline import gx_project_root
+    from loyalist.pipeline import distributions, gx_project_root
+
+    for title, rows in distributions(settings, path).items():
+        total = sum(n for _, n in rows) or 1
+        print(f"\n{title}:")
+        for value, n in rows:
+            share = f"  {n / total:6.1%}" if len(rows) > 1 else " customers"
+            print(f"  {value:<38} {n:>10,}{share}")
 
     docs = gx_project_root(settings) / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html"
     if docs.exists():

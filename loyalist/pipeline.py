@@ -106,7 +106,13 @@ def validate_raw_batch(settings: Settings, batch_id: str, interval_end: datetime
     Raises DataQualityError naming each failed expectation; returns the per-suite descriptions.
     """
     from expectations.runner import Validator
-    from expectations.suites import VOLUME_LOOKBACK_DAYS, load_manifest_suite, raw_suite, volume_suite
+    from expectations.suites import (
+        MIN_ROWS_FOR_FILE_SHARE,
+        VOLUME_LOOKBACK_DAYS,
+        load_manifest_suite,
+        raw_suite,
+        volume_suite,
+    )
 
     validator = Validator(gx_project_root(settings))
     outcomes = []
@@ -122,10 +128,15 @@ def validate_raw_batch(settings: Settings, batch_id: str, interval_end: datetime
         volumes = volumes[(volumes.recent_days >= 3) & volumes.day_rows.notna()]
         if len(volumes):
             outcomes.append(validator.validate(volumes, volume_suite()))
-        manifest = con.execute(
-            "select source_file, rows_quarantined / greatest(rows_read, 1) as quarantine_share, "
-            "rows_read - rows_loaded - rows_quarantined as unaccounted_rows "
-            "from raw._load_manifest where batch_id = ?", [batch_id]).df()
+        manifest = con.execute("""
+            select source_file as scope, rows_quarantined / greatest(rows_read, 1) as quarantine_share,
+                   rows_read - rows_loaded - rows_quarantined as unaccounted_rows
+            from raw._load_manifest where batch_id = $batch and rows_read >= $min_rows
+            union all
+            select 'all ' || entity || ' files of the batch',
+                   sum(rows_quarantined) / greatest(sum(rows_read), 1), sum(rows_read - rows_loaded - rows_quarantined)
+            from raw._load_manifest where batch_id = $batch group by entity""",
+            {"batch": batch_id, "min_rows": MIN_ROWS_FOR_FILE_SHARE}).df()
     if len(manifest):
         outcomes.append(validator.validate(manifest, load_manifest_suite()))
     return _report(outcomes, "raw batch")
@@ -213,3 +224,67 @@ def table_counts(settings: Settings, path: Path | None = None) -> dict[str, int]
             "select table_schema, table_name from information_schema.tables "
             "where table_schema not in ('information_schema', 'pg_catalog') order by 1, 2").fetchall()
         return {f"{s}.{t}": con.execute(f'select count(*) from "{s}"."{t}"').fetchone()[0] for s, t in tables}
+
+
+def models_dir(settings: Settings) -> Path:
+    """Model artifacts (skops + metadata) and the promotion pointer."""
+    return settings.data_dir / "models"
+
+
+class ScoringUnavailable(Exception):
+    """Scoring cannot run yet (too little history, no model promoted); the message says why."""
+
+
+def score_customers(settings: Settings, as_of: date) -> dict:
+    """Churn scores and CLV for ``as_of`` with the promoted models (trains first if none is promoted)."""
+    from ml.config import NotEnoughHistoryError
+    from ml.pipeline import NoPromotedModelError, score
+
+    with connect(settings) as con:
+        try:
+            return score(con, as_of, models_dir(settings))
+        except (NotEnoughHistoryError, NoPromotedModelError) as exc:
+            log.warning("scoring skipped: %s", exc)
+            raise ScoringUnavailable(str(exc)) from exc
+
+
+def retrain_models(settings: Settings, as_of: date) -> dict:
+    """Train, evaluate against baselines and the promoted model, promote if better."""
+    from ml.pipeline import train_evaluate_promote
+
+    with connect(settings) as con:
+        return train_evaluate_promote(con, as_of, models_dir(settings))
+
+
+# What `loyalist summary` shows of the customer base: (title, table, column to count by).
+DISTRIBUTIONS = (
+    ("RFM segments", "marts.customer_segments", "rfm_segment"),
+    ("Lifecycle stages", "marts.customers", "lifecycle_stage"),
+    ("Value tiers", "marts.customer_segments", "value_tier"),
+    ("Customer levels", "marts.customer_segments", "customer_level"),
+    ("Loyalty tiers", "marts.loyalty_balances", "loyalty_tier"),
+    ("Churn risk bands (latest scoring)", "ml.churn_scores", "risk_band"),
+)
+
+
+def distributions(settings: Settings, path: Path | None = None) -> dict[str, list[tuple[str, int]]]:
+    """Counts per value of each DISTRIBUTIONS column that exists in the (published) warehouse."""
+    out = {}
+    with connect(settings, path or published_path(settings), read_only=True) as con:
+        columns = {(f"{s}.{t}", c) for s, t, c in con.execute(
+            "select table_schema, table_name, column_name from information_schema.columns").fetchall()}
+        for title, table, column in DISTRIBUTIONS:
+            if (table, column) not in columns:
+                continue
+            latest = (" where as_of_date = (select max(as_of_date) from ml.churn_scores)"
+                      if table == "ml.churn_scores" else "")
+            out[title] = con.execute(f"select coalesce(cast({column} as varchar), '(none)'), count(*) "
+                                     f"from {table}{latest} group by 1 order by 2 desc").fetchall()
+        if ("ml.model_evaluations", "metric") in columns:
+            out["Churn model vs baselines (latest evaluation, ROC AUC)"] = [
+                (f"model {v} / recency {r} / heuristic {h}", n) for v, r, h, n in con.execute("""
+                    select round(model_value, 3), round(baseline_recency, 3), round(baseline_heuristic, 3),
+                           n_customers
+                    from ml.model_evaluations where model_kind = 'churn' and metric = 'roc_auc'
+                    order by created_at desc limit 1""").fetchall()]
+    return out

@@ -12,12 +12,21 @@ from loyalist.config import Settings, get_settings
 from loyalist.generate import GeneratorConfig, generate
 
 TINY = GeneratorConfig(customers=400, days=60, seed=7, end_date=date(2025, 3, 31), dirty_rate=0.002)
+# Enough history for the ML step to train (it needs 3 x churn_after_days of data).
+SEASON = GeneratorConfig(customers=800, days=300, seed=7, end_date=date(2025, 3, 31), dirty_rate=0.002)
 
 
 @pytest.fixture(scope="session")
 def tiny_landing_master(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("landing_master")
     generate(TINY, out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def season_landing(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("season_landing")
+    generate(SEASON, out)
     return out
 
 

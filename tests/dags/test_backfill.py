@@ -18,7 +18,8 @@ def _run(airflow_home, data_dir, landing, run_date):
     env = airflow_env(airflow_home, LOYALIST_DATA_DIR=str(data_dir), LOYALIST_LANDING_DIR=str(landing))
     proc = subprocess.run([str(VENV_BIN / "airflow"), "dags", "test", "loyalist_daily", run_date], env=env,
                           capture_output=True, text=True, timeout=600)
-    assert "state=success" in proc.stdout + proc.stderr, (proc.stdout + proc.stderr)[-5000:]
+    finished = [line for line in (proc.stdout + proc.stderr).splitlines() if "DagRun Finished" in line]
+    assert finished and "state=success" in finished[-1], (proc.stdout + proc.stderr)[-5000:]
 
 
 def _fingerprint(data_dir, monkeypatch) -> dict[str, tuple]:

@@ -41,11 +41,14 @@ def test_dags_import_without_errors_and_follow_conventions(airflow_home):
     bag = _dagbag(airflow_home)
     assert bag["errors"] == {}
     daily = bag["dags"]["loyalist_daily"]
-    assert daily["tasks"] == ["check_freshness", "dbt_build", "ingest", "publish", "validate_outputs",
-                              "validate_raw"]
+    assert daily["tasks"] == ["check_freshness", "dbt_build", "ingest", "publish", "score",
+                              "validate_outputs", "validate_raw"]
     assert "loyalist" in daily["tags"]
     assert daily["catchup"] is False and daily["max_active_runs"] == 1
     assert all(r >= 1 for r in daily["retries"])
     assert daily["timetable"] == "CronDataIntervalTimetable"  # a run covers a real [start, end) interval
     # Parsing must stay cheap: no heavy library is imported at DAG parse time.
     assert daily["modules"] == []
+    retrain = bag["dags"]["loyalist_retrain"]
+    assert retrain["tasks"] == ["train_evaluate_promote"] and retrain["modules"] == []
+    assert retrain["timetable"] == "CronDataIntervalTimetable" and "ml" in retrain["tags"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import subprocess
 import sys
 import threading
@@ -19,7 +20,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 from loyalist.pipeline import gx_project_root, published_path, table_counts
 from loyalist.warehouse import connect
 
-from ..conftest import TINY
+from ..conftest import SEASON
 from .conftest import VENV_BIN, airflow_env
 
 RUN_DATE = "2025-04-01"  # the run at 2025-04-01 00:00 UTC covers [2025-03-31, 2025-04-01)
@@ -50,6 +51,11 @@ def _run_dag(airflow_home, tmp_path, landing, **env_extra):
     return proc.stdout + proc.stderr
 
 
+def _succeeded(log: str) -> bool:
+    finished = [line for line in log.splitlines() if "DagRun Finished" in line]
+    return bool(finished) and "state=success" in finished[-1]
+
+
 def _marts_fingerprint(settings) -> dict[str, str]:
     with connect(settings, published_path(settings), read_only=True) as con:
         return {t: con.execute(f"select md5(string_agg(cast(x as varchar), '|' order by cast(x as varchar))) "
@@ -74,16 +80,20 @@ class _Webhook:
         self.url = f"http://127.0.0.1:{self.server.server_port}/hook"
 
 
-def test_daily_dag_runs_reruns_under_readers_and_fails_safely(airflow_home, tmp_path, landing, settings):
+def test_daily_dag_runs_reruns_under_readers_and_fails_safely(airflow_home, tmp_path, season_landing, settings):
+    landing = tmp_path / "season"
+    shutil.copytree(season_landing, landing)
     # 1. First run: all history, gates pass, published.
     log = _run_dag(airflow_home, tmp_path, landing)
-    assert "state=success" in log, log[-6000:]
+    assert _succeeded(log), log[-6000:]
     assert "data_interval_start=2025-03-31" in log
     assert "marts_customers: passed" in log and "raw_load_manifest: passed" in log
     counts = table_counts(settings)
     csv_orders = sum(len(f.read_text(encoding="utf-8").splitlines()) - 1 for f in (landing / "orders").rglob("*.csv"))
     assert counts["raw.orders"] + counts["raw.orders__quarantine"] == csv_orders
-    assert counts["marts.customers"] > 0.5 * TINY.customers
+    assert counts["marts.customers"] > 0.5 * SEASON.customers
+    assert counts["ml.churn_scores"] > 0 and "ml_churn_scores: passed" in log
+    assert "marts_current_lifecycle: passed" in log
     with connect(settings, published_path(settings), read_only=True) as con:
         staged_orders, last_day = con.execute(
             "select count(distinct order_id), max(ordered_at)::date from raw.orders").fetchone()
@@ -101,7 +111,7 @@ def test_daily_dag_runs_reruns_under_readers_and_fails_safely(airflow_home, tmp_
     finally:
         stop.touch()
         out, err = reader.communicate(timeout=60)
-    assert "state=success" in log, log[-6000:]
+    assert _succeeded(log), log[-6000:]
     queries, errors = map(int, out.split())
     assert errors == 0 and queries > 50, err[-2000:]
     assert table_counts(settings) == counts
@@ -118,7 +128,7 @@ def test_daily_dag_runs_reruns_under_readers_and_fails_safely(airflow_home, tmp_
         log = _run_dag(airflow_home, tmp_path, landing, LOYALIST_ALERT_WEBHOOK_URL=hook.url)
     finally:
         hook.server.shutdown()
-    assert "state=failed" in log
+    assert not _succeeded(log) and "state=failed" in log
     assert "raw_load_manifest: FAILED" in log and "quarantine_share" in log
     assert hashlib.sha256(published_path(settings).read_bytes()).hexdigest() == published_bytes
     assert [(r["dag_id"], r["task_id"]) for r in hook.received] == [("loyalist_daily", "validate_raw")]

@@ -20,6 +20,14 @@ accounts as (
 
 ),
 
+known_sales as (
+
+    select distinct order_id
+    from orders
+    where transaction_type = 'sale'
+
+),
+
 order_item_totals as (
 
     select
@@ -52,13 +60,18 @@ final as (
         cast(orders.points_earned as integer) as points_earned,
         cast(orders.points_redeemed as integer) as points_redeemed,
         -- refunds carry no lines in the sample; 0 rather than null keeps sums simple
-        cast(coalesce(order_item_totals.item_count, 0) as integer) as item_count
+        cast(coalesce(order_item_totals.item_count, 0) as integer) as item_count,
+        -- A refund whose sale we never saw (lost feed, sale before our history): the money still
+        -- moved, so it stays, flagged for whoever reconciles.
+        (orders.transaction_type = 'refund' and known_sales.order_id is null) as refund_of_unknown_order
     from orders
     -- left join on purpose: a missing account must fail the not_null test, not drop the order
     left join accounts
         on orders.account_key = accounts.account_key
     left join order_item_totals
         on orders.order_id = order_item_totals.order_id
+    left join known_sales
+        on orders.original_order_id = known_sales.order_id
 
 )
 

@@ -278,7 +278,7 @@ def distributions(settings: Settings, path: Path | None = None) -> dict[str, lis
                 continue
             latest = (" where as_of_date = (select max(as_of_date) from ml.churn_scores)"
                       if table == "ml.churn_scores" else "")
-            out[title] = con.execute(f"select coalesce(cast({column} as varchar), '(none)'), count(*) "
+            out[title] = con.execute(f"select coalesce(cast({column} as varchar), '(none: no purchase yet)'), count(*) "
                                      f"from {table}{latest} group by 1 order by 2 desc").fetchall()
         if ("ml.model_evaluations", "metric") in columns:
             out["Churn model vs baselines (latest evaluation, ROC AUC)"] = [

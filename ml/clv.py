@@ -82,7 +82,8 @@ def fit(inputs: Inputs, cutoff: date) -> ClvParams:
     """Fit BG/NBD and Gamma-Gamma on the histories before the cutoff of every customer who bought.
 
     The whole cohort, not only the scored population: selecting on recent activity would bias the
-    drop-out parameters (measured: +17 % instead of +10 % total bias on the held-out window).
+    drop-out parameters (measured on the 5000-customer sample: +22 % instead of +17 % total spend bias
+    on the held-out window, see docs/ml.md).
     """
     sales = completed_sales(inputs.transactions)
     buyers = pd.Index(np.sort(sales.loc[sales["t"] < days(cutoff), "customer_id"].unique()), name="customer_id")

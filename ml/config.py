@@ -13,7 +13,7 @@ For a run "as of" day ``D`` (the warehouse holds events up to the end of ``D``, 
 * training cutoffs are ``D - 2N - k * step`` (k = 0, 1, ...): each label window ends on or before
   the evaluation cutoff, so no training label overlaps the evaluation or scoring periods. Cutoffs
   need ``max(N, MIN_HISTORY_DAYS)`` days of data before them, so a run needs at least
-  ``3N`` days of history (540 days for N = 180).
+  ``3N`` days of history (270 days for N = 90).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Two warehouses from one generated landing zone: the full one, and one built from a bare transaction
 log (customer id, time, amount only). The history is long enough for the project's churn window
-(8 training cutoffs: 638 days for churn_after_days = 180, see ml/config.py).
+(8 training cutoffs for the configured churn_after_days, see ml/config.py and _history_days).
 
 dbt builds the models and seeds but skips the data and unit tests: they belong to tests of the dbt
 project, and skipping them halves the build time here.

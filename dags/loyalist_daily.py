@@ -1,6 +1,6 @@
 """loyalist_daily: one day of customer data from landing files to validated, published marts.
 
-ingest -> check_freshness -> validate_raw -> dbt_build -> score -> validate_outputs -> publish
+ingest -> check_freshness -> validate_raw -> dbt_build -> score -> rewards -> validate_outputs -> publish
 (write-audit-publish: readers only ever see a copy that passed every gate). Each task is idempotent: a rerun
 of the same data interval replaces what the previous attempt wrote. The work lives in
 ``loyalist.pipeline``; this file only orchestrates (no I/O or heavy imports at parse time).
@@ -94,7 +94,15 @@ def loyalist_daily():
             # publishing, so skip (with the reason in the log) rather than fail the day.
             raise AirflowSkipException(str(exc)) from exc
 
-    @task(trigger_rule="none_failed")  # runs after a skipped score, never after a failure
+    # Runs after a skipped score (rules that need no scores still apply), never after a failure.
+    @task(trigger_rule="none_failed")
+    def rewards(data_interval_start=None) -> dict:
+        from loyalist.config import get_settings
+        from loyalist.pipeline import as_of_date, build_rewards
+
+        return build_rewards(get_settings(), as_of_date(data_interval_start))
+
+    @task(trigger_rule="none_failed")
     def validate_outputs(data_interval_start=None) -> list[str]:
         from loyalist.config import get_settings
         from loyalist.pipeline import DataQualityError, as_of_date, validate_outputs
@@ -112,7 +120,8 @@ def loyalist_daily():
         return str(publish(get_settings()))
 
     batch = ingest()
-    batch >> check_freshness() >> validate_raw(batch) >> dbt_build() >> score() >> validate_outputs() >> publish()
+    gates = batch >> check_freshness() >> validate_raw(batch)
+    gates >> dbt_build() >> score() >> rewards() >> validate_outputs() >> publish()
 
 
 loyalist_daily()

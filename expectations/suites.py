@@ -155,6 +155,15 @@ def churn_scores_suite() -> gx.ExpectationSuite:
     ])
 
 
+def reward_consent_suite() -> gx.ExpectationSuite:
+    """Consent is absolute: no reward row without consent for its channel."""
+    return gx.ExpectationSuite(name="ml_reward_consent", expectations=[
+        *_unique_key("customer_id"),
+        gxe.ExpectColumnValuesToBeInSet(column="has_consent", value_set=[True]),
+        gxe.ExpectColumnValuesToBeBetween(column="cost", min_value=0),
+    ])
+
+
 @dataclass(frozen=True)
 class OutputCheck:
     table: str
@@ -179,4 +188,10 @@ OUTPUT_CHECKS = (
         group by c.customer_id""", current_lifecycle_suite),
     OutputCheck("ml.churn_scores", "select * from ml.churn_scores where as_of_date = date '{as_of}'",
                 churn_scores_suite),
+    OutputCheck("ml.reward_eligibility", """
+        select r.customer_id, r.cost,
+               coalesce(case r.channel when 'email' then c.consent_email when 'sms' then c.consent_sms
+                                       when 'ads' then c.consent_ads end, false) as has_consent
+        from ml.reward_eligibility r left join marts.customers c using (customer_id)
+        where r.as_of_date = date '{as_of}'""", reward_consent_suite),
 )

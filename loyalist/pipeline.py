@@ -248,6 +248,14 @@ def score_customers(settings: Settings, as_of: date) -> dict:
             raise ScoringUnavailable(str(exc)) from exc
 
 
+def build_rewards(settings: Settings, as_of: date) -> dict:
+    """Reward eligibility for ``as_of`` from the marts and model outputs (rules: ml/reward_rules.yml)."""
+    from ml.rewards import build_reward_eligibility
+
+    with connect(settings) as con:
+        return build_reward_eligibility(con, as_of)
+
+
 def retrain_models(settings: Settings, as_of: date) -> dict:
     """Train, evaluate against baselines and the promoted model, promote if better."""
     from ml.pipeline import train_evaluate_promote
@@ -264,6 +272,7 @@ DISTRIBUTIONS = (
     ("Customer levels", "marts.customer_segments", "customer_level"),
     ("Loyalty tiers", "marts.loyalty_balances", "loyalty_tier"),
     ("Churn risk bands (latest scoring)", "ml.churn_scores", "risk_band"),
+    ("Rewards (latest run; includes the control group)", "ml.reward_eligibility", "reward_type"),
 )
 
 
@@ -276,8 +285,8 @@ def distributions(settings: Settings, path: Path | None = None) -> dict[str, lis
         for title, table, column in DISTRIBUTIONS:
             if (table, column) not in columns:
                 continue
-            latest = (" where as_of_date = (select max(as_of_date) from ml.churn_scores)"
-                      if table == "ml.churn_scores" else "")
+            # Model outputs keep one slice per scoring date: show the latest.
+            latest = f" where as_of_date = (select max(as_of_date) from {table})" if table.startswith("ml.") else ""
             out[title] = con.execute(f"select coalesce(cast({column} as varchar), '(none: no purchase yet)'), count(*) "
                                      f"from {table}{latest} group by 1 order by 2 desc").fetchall()
         if ("ml.model_evaluations", "metric") in columns:

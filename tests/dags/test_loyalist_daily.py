@@ -93,6 +93,7 @@ def test_daily_dag_runs_reruns_under_readers_and_fails_safely(airflow_home, tmp_
     assert counts["raw.orders"] + counts["raw.orders__quarantine"] == csv_orders
     assert counts["marts.customers"] > 0.5 * SEASON.customers
     assert counts["ml.churn_scores"] > 0 and "ml_churn_scores: passed" in log
+    assert counts["ml.reward_eligibility"] > 0 and "ml_reward_consent: passed" in log
     assert "marts_current_lifecycle: passed" in log
     with connect(settings, published_path(settings), read_only=True) as con:
         staged_orders, last_day = con.execute(

@@ -118,7 +118,16 @@ def test_daily_dag_runs_reruns_under_readers_and_fails_safely(airflow_home, tmp_
     assert table_counts(settings) == counts
     assert _marts_fingerprint(settings) == first
 
-    # 3. A batch full of garbage: the gate fails, the alert fires, the published copy is untouched.
+    # 3. The weekly retrain DAG trains on the same warehouse and records its evaluation.
+    env = airflow_env(airflow_home, LOYALIST_DATA_DIR=str(tmp_path / "data"), LOYALIST_LANDING_DIR=str(landing))
+    proc = subprocess.run([str(VENV_BIN / "airflow"), "dags", "test", "loyalist_retrain", RUN_DATE], env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert _succeeded(proc.stdout + proc.stderr), (proc.stdout + proc.stderr)[-5000:]
+    with connect(settings, read_only=True) as con:
+        kinds = {r[0] for r in con.execute("select distinct model_kind from ml.model_evaluations").fetchall()}
+    assert kinds == {"churn", "clv"}
+
+    # 4. A batch full of garbage: the gate fails, the alert fires, the published copy is untouched.
     published_bytes = hashlib.sha256(published_path(settings).read_bytes()).hexdigest()
     (landing / "orders" / "dt=2025-03-31" / "garbage.csv").write_text(
         "order_id,source_customer_id,ordered_at,net_amount\n" + "".join(f"G-{i},c,not-a-time,1\n" for i in range(80)),

@@ -31,22 +31,12 @@ import duckdb
 import pandas as pd
 import yaml
 
+from ml import store
+
 log = logging.getLogger(__name__)
 
 DEFAULT_RULES = Path(__file__).with_name("reward_rules.yml")
 TABLE = "ml.reward_eligibility"
-TABLE_COLUMNS = """
-    customer_id varchar not null,
-    as_of_date date not null,
-    reward_type varchar not null,
-    offer varchar not null,
-    channel varchar not null,
-    reason varchar not null,
-    cost double not null,
-    expected_value double not null,
-    expires_on date not null,
-    is_control boolean not null,
-    primary key (customer_id, as_of_date)"""
 COLUMNS = ["customer_id", "as_of_date", "reward_type", "offer", "channel", "reason", "cost", "expected_value",
            "expires_on", "is_control"]
 CANDIDATE_COLUMNS = ["customer_id", "reward_type", "offer", "channel", "reason", "cost", "expires_on"]
@@ -357,22 +347,7 @@ def apply_budget(rows: pd.DataFrame, budget: float) -> pd.DataFrame:
 
 def write_eligibility(con: duckdb.DuckDBPyConnection, frame: pd.DataFrame, as_of: date) -> int:
     """Replace the as_of_date slice of ml.reward_eligibility with ``frame`` in one transaction."""
-    con.execute("create schema if not exists ml")
-    con.execute(f"create table if not exists {TABLE} ({TABLE_COLUMNS})")
-    view = "_ml_reward_eligibility_rows"
-    con.register(view, frame[COLUMNS])
-    try:
-        con.execute("begin transaction")
-        try:
-            con.execute(f"delete from {TABLE} where as_of_date = ?", [as_of])
-            con.execute(f"insert into {TABLE} ({', '.join(COLUMNS)}) select {', '.join(COLUMNS)} from {view}")
-            con.execute("commit")
-        except Exception:
-            con.execute("rollback")
-            raise
-    finally:
-        con.unregister(view)
-    return len(frame)
+    return store.replace_slice(con, "reward_eligibility", frame[COLUMNS], "as_of_date = ?", [as_of])
 
 
 def build_reward_eligibility(con: duckdb.DuckDBPyConnection, as_of: date, rules_path: Path = DEFAULT_RULES) -> dict:

@@ -31,6 +31,18 @@ TABLES = {
         expected_next_order_date date,
         model_version varchar not null,
         primary key (customer_id, as_of_date)""",
+    "reward_eligibility": """
+        customer_id varchar not null,
+        as_of_date date not null,
+        reward_type varchar not null,
+        offer varchar not null,
+        channel varchar not null,
+        reason varchar not null,
+        cost double not null,
+        expected_value double not null,
+        expires_on date not null,
+        is_control boolean not null,
+        primary key (customer_id, as_of_date)""",
     "model_evaluations": """
         model_version varchar not null,
         model_kind varchar not null,

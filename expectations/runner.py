@@ -79,8 +79,3 @@ class Validator:
     def docs_index(self) -> str | None:
         sites = self.context.get_docs_sites_urls() if self.with_docs else []
         return sites[0]["site_url"] if sites else None
-
-
-def validate_frame(df: pd.DataFrame, suite: gx.ExpectationSuite) -> ValidationOutcome:
-    """One-off validation with an ephemeral context."""
-    return Validator().validate(df, suite)

@@ -102,27 +102,25 @@ numbered_accounts as (
 
 ),
 
+ranked_edges as (
+
+    select
+        account_a.account_rank as rank_a,
+        account_b.account_rank as rank_b
+    from edges
+    inner join numbered_accounts as account_a
+        on edges.account_key_a = account_a.account_key
+    inner join numbered_accounts as account_b
+        on edges.account_key_b = account_b.account_key
+
+),
+
 directed_edges as (
 
-    select
-        account_a.account_rank as from_rank,
-        account_b.account_rank as to_rank
-    from edges
-    inner join numbered_accounts as account_a
-        on edges.account_key_a = account_a.account_key
-    inner join numbered_accounts as account_b
-        on edges.account_key_b = account_b.account_key
-
+    -- both directions: labels must be able to flow either way along an edge
+    select rank_a as from_rank, rank_b as to_rank from ranked_edges
     union
-
-    select
-        account_b.account_rank as from_rank,
-        account_a.account_rank as to_rank
-    from edges
-    inner join numbered_accounts as account_a
-        on edges.account_key_a = account_a.account_key
-    inner join numbered_accounts as account_b
-        on edges.account_key_b = account_b.account_key
+    select rank_b as from_rank, rank_a as to_rank from ranked_edges
 
 ),
 

@@ -6,6 +6,8 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 # uv: use the one on PATH, else bootstrap it with pip into .tools/ (no global install).
 UV ?= $(shell command -v uv || echo $(CURDIR)/.tools/uv/bin/uv)
 VENV_BIN := $(CURDIR)/.venv/bin
+# Extra `uv sync` flags, e.g. SYNC_FLAGS=--all-groups for the Spark dbt target (CI sets it).
+SYNC_FLAGS ?=
 
 # Demo sample: 20k customers, one year ending 2025-12-31. The run triggered at 2026-01-01 00:00 UTC
 # covers the data interval [2025-12-31, 2026-01-01) — and, on a fresh warehouse, all history before it.
@@ -37,7 +39,7 @@ $(UV):
 	$(PYTHON) -m pip install --quiet --target $(CURDIR)/.tools/uv uv
 
 .venv/.synced: pyproject.toml uv.lock | $(UV)
-	$(UV) sync --frozen --python $(PYTHON)
+	$(UV) sync --frozen --python $(PYTHON) $(SYNC_FLAGS)
 	@touch $@
 
 install: .venv/.synced

@@ -1,0 +1,224 @@
+-- The 4C of each customer relationship (value, cost, convenience, communication), one row per
+-- resolved person, summed over their whole history up to the as-of day. Definitions: docs/4c.md.
+
+with
+
+profiles as (
+
+    select customer_id from {{ ref('int_customer_profiles') }}
+
+),
+
+segments as (
+
+    select * from {{ ref('customer_segments') }}
+
+),
+
+transactions as (
+
+    select * from {{ ref('transactions') }}
+
+),
+
+order_items as (
+
+    select * from {{ ref('stg_crm__order_items') }}
+
+),
+
+products as (
+
+    select * from {{ ref('stg_crm__products') }}
+
+),
+
+feedback as (
+
+    select * from {{ ref('stg_crm__feedback') }}
+
+),
+
+accounts as (
+
+    select * from {{ ref('int_customer_accounts_resolved') }}
+
+),
+
+consents as (
+
+    select * from {{ ref('int_customer_consents') }}
+
+),
+
+completed as (
+
+    select * from transactions
+    where status = 'completed'
+
+),
+
+money as (
+
+    select
+        customer_id,
+        sum(case when transaction_type = 'sale' then 1 else 0 end) as orders_count,
+        sum(case when transaction_type = 'sale' then gross_amount else 0 end) as sales_gross_amount,
+        sum(case when transaction_type = 'sale' then discount_amount else 0 end) as discount_amount,
+        sum(case when transaction_type = 'sale' then net_amount else 0 end) as sales_net_amount,
+        -- refunds are stored negative; reported as a positive amount
+        -sum(case when transaction_type = 'refund' then net_amount else 0 end) as refunds_amount,
+        sum(case when transaction_type = 'refund' then 1 else 0 end) as refunds_count,
+        count(distinct case when transaction_type = 'sale' then channel end) as channels_used,
+        sum(case when transaction_type = 'sale' and channel = 'store' then 1 else 0 end) as store_orders,
+        sum(case when transaction_type = 'sale' and channel in ('web', 'app', 'wechat') then 1 else 0 end)
+            as online_orders,
+        count(distinct case when transaction_type = 'sale' then store_id end) as stores_used,
+        count(distinct case when transaction_type = 'sale' then payment_method end) as payment_methods_used
+    from completed
+    group by customer_id
+
+),
+
+goods_cost as (
+
+    select
+        completed.customer_id,
+        -- one line without a known unit cost makes the customer's cost unknown, not understated
+        case
+            when count(*) = count(products.unit_cost)
+                then sum(order_items.quantity * products.unit_cost)
+        end as cost_of_goods
+    from completed
+    inner join order_items
+        on completed.order_id = order_items.order_id
+    left join products
+        on order_items.product_id = products.product_id
+    where completed.transaction_type = 'sale'
+    group by completed.customer_id
+
+),
+
+customer_feedback as (
+
+    select
+        accounts.customer_id,
+        feedback.feedback_type,
+        feedback.status,
+        feedback.created_at,
+        feedback.first_response_at,
+        feedback.resolved_at,
+        {{ dbt.datediff('feedback.created_at', 'feedback.first_response_at', 'minute') }} / 60.0
+            as first_response_hours,
+        {{ dbt.datediff('feedback.created_at', 'feedback.resolved_at', 'minute') }} / 60.0 as resolution_hours,
+        -- still unanswered at the end of the as-of day, in hours
+        {{ dbt.datediff('feedback.created_at', as_of_cutoff(), 'minute') }} / 60.0 as open_hours
+    from feedback
+    inner join accounts
+        on feedback.account_key = accounts.account_key
+
+),
+
+contacts as (
+
+    select
+        customer_id,
+        count(*) as feedback_count,
+        sum(case when feedback_type = 'nps' then 1 else 0 end) as nps_responses,
+        sum(case when feedback_type = 'csat' then 1 else 0 end) as csat_responses,
+        sum(case when feedback_type = 'review' then 1 else 0 end) as reviews,
+        sum(case when feedback_type = 'complaint' then 1 else 0 end) as complaints,
+        sum(case when feedback_type = 'complaint' and status = 'open' then 1 else 0 end) as open_complaints,
+        sum(case when feedback_type = 'complaint' and first_response_at is not null then 1 else 0 end)
+            as responded_complaints,
+        avg(case when feedback_type = 'complaint' then first_response_hours end) as avg_first_response_hours,
+        avg(case when feedback_type = 'complaint' then resolution_hours end) as avg_resolution_hours,
+        sum(
+            case
+                when feedback_type <> 'complaint' then 0
+                when first_response_at is not null
+                    and first_response_hours > {{ var('fourc_response_sla_hours') }} then 1
+                when first_response_at is null and open_hours > {{ var('fourc_response_sla_hours') }} then 1
+                else 0
+            end
+        ) as complaints_breaching_sla
+    from customer_feedback
+    group by customer_id
+
+),
+
+final as (
+
+    select
+        cast(profiles.customer_id as {{ dbt.type_string() }}) as customer_id,
+        cast(segments.value_tier as {{ dbt.type_string() }}) as value_tier,
+        cast(segments.rfm_segment as {{ dbt.type_string() }}) as rfm_segment,
+        cast(segments.lifecycle_stage as {{ dbt.type_string() }}) as lifecycle_stage,
+        cast(segments.customer_level as {{ dbt.type_string() }}) as customer_level,
+
+        -- value
+        cast(coalesce(money.orders_count, 0) as integer) as orders_count,
+        cast(coalesce(money.sales_net_amount, 0) - coalesce(money.refunds_amount, 0) as decimal(18, 2)) as revenue,
+        cast(coalesce(goods_cost.cost_of_goods, case when money.orders_count > 0 then null else 0 end)
+            as decimal(18, 2)) as cost_of_goods,
+        cast(
+            coalesce(money.sales_net_amount, 0) - coalesce(money.refunds_amount, 0)
+            - coalesce(goods_cost.cost_of_goods, case when money.orders_count > 0 then null else 0 end)
+            as decimal(18, 2)
+        ) as gross_margin,
+
+        -- cost
+        cast(coalesce(money.sales_gross_amount, 0) as decimal(18, 2)) as sales_gross_amount,
+        cast(coalesce(money.discount_amount, 0) as decimal(18, 2)) as discount_amount,
+        cast(case when money.sales_gross_amount > 0 then money.discount_amount / money.sales_gross_amount end
+            as double precision) as discount_depth,
+        cast(coalesce(money.sales_net_amount, 0) as decimal(18, 2)) as sales_net_amount,
+        cast(coalesce(money.refunds_amount, 0) as decimal(18, 2)) as refunds_amount,
+        cast(coalesce(money.refunds_count, 0) as integer) as refunds_count,
+        cast(case when money.sales_net_amount > 0 then money.refunds_amount / money.sales_net_amount end
+            as double precision) as refund_rate,
+        cast(case when money.orders_count > 0 then 1.0 * coalesce(contacts.feedback_count, 0) / money.orders_count end
+            as double precision) as contacts_per_order,
+        cast(case when money.orders_count > 0 then 1.0 * coalesce(contacts.complaints, 0) / money.orders_count end
+            as double precision) as complaints_per_order,
+
+        -- convenience
+        cast(coalesce(money.channels_used, 0) as integer) as channels_used,
+        cast(coalesce(money.store_orders, 0) as integer) as store_orders,
+        cast(coalesce(money.online_orders, 0) as integer) as online_orders,
+        cast(case when money.orders_count > 0 then 1.0 * money.online_orders / money.orders_count end
+            as double precision) as online_order_share,
+        cast(coalesce(money.stores_used, 0) as integer) as stores_used,
+        cast(coalesce(money.payment_methods_used, 0) as integer) as payment_methods_used,
+
+        -- communication
+        cast(coalesce(contacts.feedback_count, 0) as integer) as feedback_count,
+        cast(coalesce(contacts.nps_responses, 0) as integer) as nps_responses,
+        cast(coalesce(contacts.csat_responses, 0) as integer) as csat_responses,
+        cast(coalesce(contacts.reviews, 0) as integer) as reviews,
+        cast(coalesce(contacts.complaints, 0) as integer) as complaints,
+        cast(coalesce(contacts.open_complaints, 0) as integer) as open_complaints,
+        cast(coalesce(contacts.responded_complaints, 0) as integer) as responded_complaints,
+        cast(contacts.avg_first_response_hours as double precision) as avg_first_response_hours,
+        cast(contacts.avg_resolution_hours as double precision) as avg_resolution_hours,
+        cast(coalesce(contacts.complaints_breaching_sla, 0) as integer) as complaints_breaching_sla,
+        cast(coalesce(consents.consent_email, false) as boolean) as consent_email,
+        cast(coalesce(consents.consent_sms, false) as boolean) as consent_sms,
+        cast(coalesce(consents.consent_ads, false) as boolean) as consent_ads,
+
+        cast('{{ as_of_date() }}' as date) as as_of_date
+    from profiles
+    left join segments
+        on profiles.customer_id = segments.customer_id
+    left join money
+        on profiles.customer_id = money.customer_id
+    left join goods_cost
+        on profiles.customer_id = goods_cost.customer_id
+    left join contacts
+        on profiles.customer_id = contacts.customer_id
+    left join consents
+        on profiles.customer_id = consents.customer_id
+
+)
+
+select * from final

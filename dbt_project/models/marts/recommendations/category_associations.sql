@@ -1,0 +1,32 @@
+-- One row per association rule antecedent category -> consequent category (same basket), as of the
+-- run date, over the baskets of the last recs_basket_window_days days; thresholds are vars.
+
+-- depends_on: {{ ref('transactions') }}, {{ ref('stg_crm__order_items') }}, {{ ref('stg_crm__products') }}
+
+with
+
+rules as (
+
+    {{ recs_category_rules(as_of_date()) }}
+
+),
+
+final as (
+
+    select
+        cast(antecedent_category || ' -> ' || consequent_category as {{ dbt.type_string() }}) as rule_id,
+        cast(antecedent_category as {{ dbt.type_string() }}) as antecedent_category,
+        cast(consequent_category as {{ dbt.type_string() }}) as consequent_category,
+        cast(pair_baskets as integer) as pair_baskets,
+        cast(antecedent_baskets as integer) as antecedent_baskets,
+        cast(consequent_baskets as integer) as consequent_baskets,
+        cast(total_baskets as integer) as total_baskets,
+        cast(support as double precision) as support,
+        cast(confidence as double precision) as confidence,
+        cast(lift as double precision) as lift,
+        cast('{{ as_of_date() }}' as date) as as_of_date
+    from rules
+
+)
+
+select * from final

@@ -1,7 +1,17 @@
 -- Offline evaluation of customer_recommendations on a later window, rebuilt by every run:
 -- recommend with the same macros as of cutoff = as_of_date - recs_eval_window_days, then count a
 -- hit when the customer buys at least one recommended category in (cutoff, as_of_date].
--- One row per method: 'model' (the mart's logic) and 'popularity' (the baseline).
+-- One row per method: 'model' (the mart's logic) and 'popularity' (the baseline), per cutoff date:
+-- incremental, so each day's evaluation is kept (a rerun of a day replaces that day's rows).
+
+{{
+    config(
+        materialized='incremental',
+        unique_key=['method', 'cutoff_date'],
+        incremental_strategy='delete+insert',
+        on_schema_change='fail',
+    )
+}}
 
 -- depends_on: {{ ref('transactions') }}, {{ ref('stg_crm__order_items') }}, {{ ref('stg_crm__products') }}
 

@@ -115,26 +115,43 @@ def test_reconciliation_test_catches_a_wrong_figure(built, tmp_path):
     assert all("revenue" in name for name in failed), failed
 
 
-def test_category_associations_match_a_recount_of_the_baskets(built):
-    rules = _frame(built, "select * from marts.category_associations")
+def _recount_rules(lines: pd.DataFrame, item: str, prefix: str) -> pd.DataFrame:
+    """Support, confidence and lift of every kept rule, recounted in pandas from the basket lines."""
     window_start = AS_OF - timedelta(days=int(_var("recs_basket_window_days")))
-    lines = _lines(built)
     lines = lines[(lines.order_date > pd.Timestamp(window_start)) & (lines.order_date <= pd.Timestamp(AS_OF))]
+    lines = lines[["order_id", item]].drop_duplicates()
     baskets = lines.order_id.nunique()
-    per_category = lines.groupby("category").order_id.nunique()
-    pairs = lines.merge(lines, on="order_id").query("category_x != category_y")
-    pair_counts = pairs.groupby(["category_x", "category_y"]).size()
+    per_item = lines.groupby(item).order_id.nunique()
+    pairs = lines.merge(lines, on="order_id").query(f"{item}_x != {item}_y")
+    pair_counts = pairs.groupby([f"{item}_x", f"{item}_y"]).size()
     expected = pd.DataFrame({"support": pair_counts / baskets})
-    expected["confidence"] = pair_counts / per_category.reindex(pair_counts.index.get_level_values(0)).to_numpy()
+    expected["confidence"] = pair_counts / per_item.reindex(pair_counts.index.get_level_values(0)).to_numpy()
     expected["lift"] = expected["confidence"] / (
-        per_category.reindex(pair_counts.index.get_level_values(1)).to_numpy() / baskets)
-    kept = expected[(expected.support >= _var("recs_min_support"))
-                    & (expected.confidence >= _var("recs_min_confidence")) & (expected.lift > _var("recs_min_lift"))]
+        per_item.reindex(pair_counts.index.get_level_values(1)).to_numpy() / baskets)
+    return expected[(expected.support >= _var(f"{prefix}min_support"))
+                    & (expected.confidence >= _var(f"{prefix}min_confidence"))
+                    & (expected.lift > _var(f"{prefix}min_lift"))].sort_index()
+
+
+def test_association_rules_match_a_recount_of_the_baskets(built):
+    lines = _frame(built, """
+        select distinct t.order_id, t.order_date, p.category, i.product_id
+        from marts.transactions t
+        join staging.stg_crm__order_items i using (order_id)
+        join staging.stg_crm__products p using (product_id)
+        where t.transaction_type = 'sale' and t.status = 'completed'""")
+    rules = _frame(built, "select * from marts.category_associations")
     got = rules.set_index(["antecedent_category", "consequent_category"])[["support", "confidence", "lift"]]
-    pd.testing.assert_frame_equal(got.sort_index(), kept.sort_index(), check_names=False)
+    pd.testing.assert_frame_equal(got.sort_index(), _recount_rules(lines, "category", "recs_"), check_names=False)
     # the generator's co-purchase pairs (loyalist/generate.py COMPLEMENTS) come out on top
     strongest = rules.sort_values("lift", ascending=False).iloc[0]
     assert {strongest.antecedent_category, strongest.consequent_category} == {"skincare", "makeup"}
+
+    products = _frame(built, "select * from marts.product_associations")
+    got = products.set_index(["antecedent_product_id", "consequent_product_id"])[["support", "confidence", "lift"]]
+    expected = _recount_rules(lines, "product_id", "recs_product_")
+    assert len(expected) > 0
+    pd.testing.assert_frame_equal(got.sort_index(), expected, check_names=False)
 
 
 def test_recommendations_skip_recent_purchases_and_cover_everyone(built):

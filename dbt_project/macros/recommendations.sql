@@ -7,13 +7,20 @@
     corrections are as known at the run date).
 -#}
 
-{#- One row per (completed sale, category) on or before `cutoff`, `window_days` days back at most. -#}
-{% macro recs_category_lines(cutoff, window_days) -%}
+{#-
+    One row per (completed sale, item) on or before `cutoff`, `window_days` days back at most; the
+    item is the product's category (level 'category') or the product itself (level 'product').
+-#}
+{% macro recs_basket_items(cutoff, window_days, level) -%}
+    {%- if level not in ('category', 'product') -%}
+        {{ exceptions.raise_compiler_error("recs_basket_items: level must be 'category' or 'product', got " ~ level) }}
+    {%- endif -%}
+    {%- set item = 'products.category' if level == 'category' else 'order_items.product_id' %}
     select distinct
         transactions.order_id,
         transactions.customer_id,
         transactions.order_date,
-        products.category
+        {{ item }} as item
     from {{ ref('transactions') }} as transactions
     inner join {{ ref('stg_crm__order_items') }} as order_items
         on transactions.order_id = order_items.order_id
@@ -21,9 +28,16 @@
         on order_items.product_id = products.product_id
     where transactions.transaction_type = 'sale'
         and transactions.status = 'completed'
-        and products.category is not null
+        and {{ item }} is not null
         and transactions.order_date <= cast('{{ cutoff }}' as date)
         and transactions.order_date > {{ add_days("cast('" ~ cutoff ~ "' as date)", -(window_days | int)) }}
+{%- endmacro %}
+
+
+{#- The same, by category, with the column named `category`. -#}
+{% macro recs_category_lines(cutoff, window_days) -%}
+    select order_id, customer_id, order_date, item as category
+    from ({{ recs_basket_items(cutoff, window_days, 'category') }}) as items
 {%- endmacro %}
 
 
@@ -45,38 +59,42 @@
 {%- endmacro %}
 
 
-{#- Association rules antecedent -> consequent between categories within the same basket. -#}
-{% macro recs_category_rules(cutoff) -%}
+{#-
+    Association rules antecedent -> consequent between items (level 'category' or 'product') bought
+    in the same basket, with the thresholds of that level (recs_min_* or recs_product_min_*).
+-#}
+{% macro recs_association_rules(cutoff, level) -%}
+    {%- set prefix = 'recs_' if level == 'category' else 'recs_product_' %}
     with
 
     lines as (
-        {{ recs_category_lines(cutoff, var('recs_basket_window_days')) }}
+        {{ recs_basket_items(cutoff, var('recs_basket_window_days'), level) }}
     ),
 
     basket_total as (
         select count(distinct order_id) as baskets from lines
     ),
 
-    category_baskets as (
-        select category, count(*) as baskets from lines group by category
+    item_baskets as (
+        select item, count(*) as baskets from lines group by item
     ),
 
     pair_baskets as (
         select
-            antecedent.category as antecedent_category,
-            consequent.category as consequent_category,
+            antecedent.item as antecedent_item,
+            consequent.item as consequent_item,
             count(*) as baskets
         from lines as antecedent
         inner join lines as consequent
             on antecedent.order_id = consequent.order_id
-            and antecedent.category <> consequent.category
-        group by antecedent.category, consequent.category
+            and antecedent.item <> consequent.item
+        group by antecedent.item, consequent.item
     ),
 
     measured as (
         select
-            pair_baskets.antecedent_category,
-            pair_baskets.consequent_category,
+            pair_baskets.antecedent_item,
+            pair_baskets.consequent_item,
             pair_baskets.baskets as pair_baskets,
             antecedents.baskets as antecedent_baskets,
             consequents.baskets as consequent_baskets,
@@ -87,18 +105,18 @@
             1.0 * pair_baskets.baskets * basket_total.baskets
                 / (antecedents.baskets * consequents.baskets) as lift
         from pair_baskets
-        inner join category_baskets as antecedents
-            on pair_baskets.antecedent_category = antecedents.category
-        inner join category_baskets as consequents
-            on pair_baskets.consequent_category = consequents.category
+        inner join item_baskets as antecedents
+            on pair_baskets.antecedent_item = antecedents.item
+        inner join item_baskets as consequents
+            on pair_baskets.consequent_item = consequents.item
         cross join basket_total
     )
 
     select *
     from measured
-    where support >= {{ var('recs_min_support') }}
-        and confidence >= {{ var('recs_min_confidence') }}
-        and lift > {{ var('recs_min_lift') }}
+    where support >= {{ var(prefix ~ 'min_support') }}
+        and confidence >= {{ var(prefix ~ 'min_confidence') }}
+        and lift > {{ var(prefix ~ 'min_lift') }}
 {%- endmacro %}
 
 
@@ -123,7 +141,7 @@
     ),
 
     rules as (
-        {{ recs_category_rules(cutoff) }}
+        {{ recs_association_rules(cutoff, 'category') }}
     ),
 
     popularity as (
@@ -148,12 +166,12 @@
     association_scores as (
         select
             shares.customer_id,
-            rules.consequent_category as category,
+            rules.consequent_item as category,
             sum(shares.share * rules.lift) as score
         from shares
         inner join rules
-            on shares.category = rules.antecedent_category
-        group by shares.customer_id, rules.consequent_category
+            on shares.category = rules.antecedent_item
+        group by shares.customer_id, rules.consequent_item
     ),
 
     recent as (

@@ -7,16 +7,16 @@ with
 
 rules as (
 
-    {{ recs_category_rules(as_of_date()) }}
+    {{ recs_association_rules(as_of_date(), 'category') }}
 
 ),
 
 final as (
 
     select
-        cast(antecedent_category || ' -> ' || consequent_category as {{ dbt.type_string() }}) as rule_id,
-        cast(antecedent_category as {{ dbt.type_string() }}) as antecedent_category,
-        cast(consequent_category as {{ dbt.type_string() }}) as consequent_category,
+        cast(antecedent_item || ' -> ' || consequent_item as {{ dbt.type_string() }}) as rule_id,
+        cast(antecedent_item as {{ dbt.type_string() }}) as antecedent_category,
+        cast(consequent_item as {{ dbt.type_string() }}) as consequent_category,
         cast(pair_baskets as integer) as pair_baskets,
         cast(antecedent_baskets as integer) as antecedent_baskets,
         cast(consequent_baskets as integer) as consequent_baskets,

@@ -1,0 +1,44 @@
+-- One row per association rule antecedent product -> consequent product (same basket), as of the
+-- run date, over the baskets of the last recs_basket_window_days days; thresholds recs_product_min_*.
+
+-- depends_on: {{ ref('transactions') }}, {{ ref('stg_crm__order_items') }}, {{ ref('stg_crm__products') }}
+
+with
+
+products as (
+
+    select * from {{ ref('stg_crm__products') }}
+
+),
+
+rules as (
+
+    {{ recs_association_rules(as_of_date(), 'product') }}
+
+),
+
+final as (
+
+    select
+        cast(antecedent_item || ' -> ' || consequent_item as {{ dbt.type_string() }}) as rule_id,
+        cast(antecedent_item as {{ dbt.type_string() }}) as antecedent_product_id,
+        cast(antecedent_products.category as {{ dbt.type_string() }}) as antecedent_category,
+        cast(consequent_item as {{ dbt.type_string() }}) as consequent_product_id,
+        cast(consequent_products.category as {{ dbt.type_string() }}) as consequent_category,
+        cast(pair_baskets as integer) as pair_baskets,
+        cast(antecedent_baskets as integer) as antecedent_baskets,
+        cast(consequent_baskets as integer) as consequent_baskets,
+        cast(total_baskets as integer) as total_baskets,
+        cast(support as double precision) as support,
+        cast(confidence as double precision) as confidence,
+        cast(lift as double precision) as lift,
+        cast('{{ as_of_date() }}' as date) as as_of_date
+    from rules
+    left join products as antecedent_products
+        on rules.antecedent_item = antecedent_products.product_id
+    left join products as consequent_products
+        on rules.consequent_item = consequent_products.product_id
+
+)
+
+select * from final

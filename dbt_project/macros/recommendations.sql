@@ -126,8 +126,9 @@
         sum over the customer's categories a of  share(a) * lift(a -> c)      (kept rules only)
       + recs_repeat_weight * share(c)
     where share(x) is x's share of the customer's purchased categories (per basket) in the history
-    window. Customers without history or without any matching rule get score 0, and the category
-    popularity (then the name) breaks ties, which is the popularity fallback.
+    window. Candidates are the categories sold in the basket window. Customers without history or
+    without any matching rule get score 0, and the category popularity (then the name) breaks ties,
+    which is the popularity fallback.
 -#}
 {% macro recs_customer_recommendations(cutoff, customers_relation) -%}
     with
@@ -149,7 +150,7 @@
     ),
 
     category_counts as (
-        select customer_id, category, count(*) as baskets, max(order_date) as last_bought_on
+        select customer_id, category, count(*) as baskets
         from history
         group by customer_id, category
     ),
@@ -158,7 +159,6 @@
         select
             customer_id,
             category,
-            last_bought_on,
             1.0 * baskets / sum(baskets) over (partition by customer_id) as share
         from category_counts
     ),

@@ -20,16 +20,17 @@ from typing import Any
 
 import yaml
 
-from loyalist.config import DBT_PROJECT_DIR, PROJECT_ROOT
+from loyalist.audiences.constants import (  # noqa: F401 (re-exported)
+    AUDIENCES_DIR,
+    CHANNELS,
+    FORMAT_CHANNEL,
+    FORMATS,
+    audience_names,
+)
+from loyalist.config import DBT_PROJECT_DIR
 
-AUDIENCES_DIR = PROJECT_ROOT / "audiences"
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]{2,62}$")
 
-# Marketing channels; each is a consent column marts.customers.consent_<channel> and needs a contact.
-CHANNELS = ("email", "sms", "ads")
-FORMATS = ("csv", "parquet", "google_ads", "meta", "mailchimp")
-# Platform formats are contact by one channel; their consent is the one that counts.
-FORMAT_CHANNEL = {"google_ads": "ads", "meta": "ads", "mailchimp": "email"}
 TOP_KEYS = {"name", "description", "owner", "channel", "filters", "auto_export"}
 REQUIRED_KEYS = {"name", "description", "owner", "channel", "filters"}
 
@@ -301,11 +302,6 @@ def load(name: str, directory: Path = AUDIENCES_DIR) -> Audience:
         known = ", ".join(sorted(p.stem for p in directory.glob("*.yml"))) or "none"
         raise DefinitionError(f"no audience named {name!r} in {directory} (known: {known})")
     return load_file(path)
-
-
-def audience_names(directory: Path = AUDIENCES_DIR) -> list[str]:
-    """Names of the definition files, without parsing them (cheap enough for DAG parse time)."""
-    return sorted(p.stem for p in directory.glob("*.yml"))
 
 
 def as_of_param(value: date | str) -> date:

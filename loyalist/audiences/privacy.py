@@ -143,3 +143,66 @@ def suppressed_hashes(settings: Settings, channel: str | None = None) -> dict[st
     for kind, h in rows:
         out.setdefault(kind, set()).add(h)
     return out
+
+
+# --------------------------------------------------------------------------------------------------
+# Honouring the suppression list at ingestion: rows of erased people never reach raw or quarantine.
+# --------------------------------------------------------------------------------------------------
+# SQL twin of dbt's macro normalize_phone (CN mobiles -> E.164), so a suppressed phone matches however
+# a source writes it. Keep the two in step: tests/audiences/test_forget.py loads a differently written copy.
+PHONE_E164_SQL = """case
+    when length({d}) = 11 and {d} like '1%' and trim({p}) not like '+%' then '+86' || {d}
+    when length({d}) = 13 and {d} like '861%' then '+' || {d}
+    when length({d}) = 15 and {d} like '00861%' and trim({p}) not like '+%' then '+' || substr({d}, 3)
+end"""
+
+
+def _phone_sql(column: str) -> str:
+    return PHONE_E164_SQL.format(d=f"regexp_replace({column}, '[^0-9]', '', 'g')", p=column)
+
+
+class Suppression:
+    """The erased-people part of the suppression list, applied to one load's typed rows (temp table ``_typed``)."""
+
+    def __init__(self, settings: Settings, hashes: dict[str, set[str]]):
+        self.settings = settings
+        self.hashes = hashes
+
+    @classmethod
+    def load(cls, settings: Settings) -> Suppression:
+        return cls(settings, suppressed_hashes(settings, None))
+
+    def __bool__(self) -> bool:
+        return any(self.hashes.values())
+
+    def drop_from_typed(self, con, entity_name: str, columns: list[str]) -> dict[str, int]:
+        """Delete suppressed rows from ``_typed``; return rows dropped per source file."""
+        if not self:
+            return {}
+        con.execute("create or replace temp table _suppressed (key_kind varchar, key_sha256 varchar)")
+        con.executemany("insert into _suppressed values (?, ?)",
+                        [(k, h) for k, hs in self.hashes.items() for h in hs])
+        conds = []
+        if {"source_system", "source_customer_id"} <= set(columns):
+            conds.append("sha256(source_system || ':' || source_customer_id) in "
+                         "(select key_sha256 from _suppressed where key_kind = 'account')")
+        if "email" in columns:
+            conds.append("sha256(lower(trim(email))) in (select key_sha256 from _suppressed where key_kind = 'email')")
+        if "phone" in columns:
+            conds.append(f"sha256({_phone_sql('phone')}) in "
+                         "(select key_sha256 from _suppressed where key_kind = 'phone')")
+        if entity_name == "order_items":
+            conds.append("sha256(order_id) in (select key_sha256 from _suppressed where key_kind = 'order')")
+        if not conds:
+            return {}
+        where = " or ".join(f"coalesce({c}, false)" for c in conds)
+        con.execute(f"create or replace temp table _dropped as select * from _typed where {where}")
+        if entity_name == "orders":  # their order lines may arrive in later files: suppress those too
+            new_orders = {r[0] for r in con.execute("select sha256(order_id) from _dropped "
+                                                    "where order_id is not null").fetchall()}
+            if new_orders - self.hashes.get("order", set()):
+                add_suppressions(self.settings, [("order", h) for h in new_orders], reason="erased", hashed=True)
+                self.hashes.setdefault("order", set()).update(new_orders)
+        counts = dict(con.execute("select _source_file, count(*) from _dropped group by all").fetchall())
+        con.execute(f"delete from _typed where {where}")
+        return counts

@@ -10,7 +10,9 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 import yaml
-from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
 from loyalist.audiences import privacy
 from loyalist.audiences.definitions import CHANNELS, FORMAT_CHANNEL
@@ -52,7 +54,8 @@ def test_no_export_ever_contains_someone_without_consent_or_suppressed(people, c
         rows, suppressions = [], []
         for i, p in enumerate(people):
             row = customer(i, consent_email=p["consent_email"], consent_sms=p["consent_sms"],
-                           consent_ads=p["consent_ads"], email_normalized=f"p{i}@example.com" if p["has_email"] else None,
+                           consent_ads=p["consent_ads"],
+                           email_normalized=f"p{i}@example.com" if p["has_email"] else None,
                            phone_e164=f"+86138{i:08d}" if p["has_phone"] else None)
             rows.append(row)
             if p["suppressed"]:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 from loyalist.config import PROJECT_ROOT
 
-AUDIENCES_DIR = PROJECT_ROOT / "audiences"
+# Definitions live in the repo's audiences/ folder; LOYALIST_AUDIENCES_DIR points elsewhere.
+AUDIENCES_DIR = Path(os.environ.get("LOYALIST_AUDIENCES_DIR", PROJECT_ROOT / "audiences")).resolve()
 # Marketing channels; each is a consent column marts.customers.consent_<channel> and needs a contact.
 CHANNELS = ("email", "sms", "ads")
 FORMATS = ("csv", "parquet", "google_ads", "meta", "mailchimp")

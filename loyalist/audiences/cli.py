@@ -11,7 +11,7 @@ import json
 from datetime import date
 from pathlib import Path
 
-from loyalist.audiences.constants import FORMATS
+from loyalist.audiences.constants import CHANNELS, FORMATS
 from loyalist.config import get_settings
 
 
@@ -53,6 +53,16 @@ def _cmd_export(args: argparse.Namespace) -> None:
     print(f"  file      {r.file_path}\n  sha256    {r.file_sha256}\n  manifest  {r.manifest_path}")
 
 
+def _cmd_suppress(args: argparse.Namespace) -> None:
+    from loyalist.audiences.privacy import add_suppressions
+
+    kind, value = ("email", args.email) if args.email else ("phone", args.phone) if args.phone else \
+        ("customer", args.customer_id)
+    if not add_suppressions(get_settings(), [(kind, value)], reason=args.reason, channel=args.channel):
+        raise ValueError(f"cannot read {value!r} as {'an' if kind == 'email' else 'a'} {kind}")
+    print(f"suppressed {kind} for channel {args.channel} ({args.reason}): no export to it from now on")
+
+
 def _cmd_forget(args: argparse.Namespace) -> None:
     from loyalist.audiences.forget import forget
 
@@ -79,6 +89,14 @@ def add_commands(sub) -> None:
     e.add_argument("--out", help="output folder (default: $LOYALIST_DATA_DIR/exports/<name>)")
     e.add_argument("--dir", help="definitions folder (default: audiences/)")
     e.set_defaults(func=_cmd_export)
+    u = asub.add_parser("suppress", help="keep one address out of a channel's exports (e.g. a platform unsubscribe)")
+    ukey = u.add_mutually_exclusive_group(required=True)
+    ukey.add_argument("--email")
+    ukey.add_argument("--phone")
+    ukey.add_argument("--customer-id")
+    u.add_argument("--channel", required=True, choices=[*CHANNELS, "all"])
+    u.add_argument("--reason", default="unsubscribed")
+    u.set_defaults(func=_cmd_suppress)
 
     f = sub.add_parser("forget", help="erase one person everywhere and keep them out (right to erasure)")
     key = f.add_mutually_exclusive_group(required=True)

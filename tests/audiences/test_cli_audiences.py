@@ -22,6 +22,11 @@ def test_validate_list_and_export(settings, tmp_path, capsys):
                  "--out", str(tmp_path / "out")]) == 0
     out = capsys.readouterr().out
     assert "1 rows, +1 / -0" in out and (tmp_path / "out" / "email_all__mailchimp__2025-03-31.csv").exists()
+    # Mailchimp reports an unsubscribe: the next export drops them, the diff says so.
+    assert main(["audience", "suppress", "--email", " User1@Example.com", "--channel", "email"]) == 0
+    assert main(["audience", "export", "email_all", "--format", "mailchimp", "--dir", str(d),
+                 "--out", str(tmp_path / "out")]) == 0
+    assert "0 rows, +0 / -1 since the previous export, 1 suppressed" in capsys.readouterr().out
 
 
 def test_errors_are_one_line_without_traceback(settings, tmp_path, capsys):

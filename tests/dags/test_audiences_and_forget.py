@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import duckdb
@@ -143,4 +142,3 @@ def test_paths_agree_with_settings(settings):
     assert published_path(settings) == settings.data_dir / "published" / "loyalist.duckdb"
     assert bi_path(settings) == settings.data_dir / "published" / "loyalist_bi.duckdb"
     assert audit_path(settings) == settings.data_dir / "privacy" / "audit.duckdb"
-    assert sys.executable

@@ -149,7 +149,8 @@ def suppressed_hashes(settings: Settings, channel: str | None = None) -> dict[st
 # Honouring the suppression list at ingestion: rows of erased people never reach raw or quarantine.
 # --------------------------------------------------------------------------------------------------
 # SQL twin of dbt's macro normalize_phone (CN mobiles -> E.164), so a suppressed phone matches however
-# a source writes it. Keep the two in step: tests/audiences/test_forget.py loads a differently written copy.
+# a source writes it. Keep the two in step: tests/audiences/test_suppression_at_ingest.py suppresses a phone
+# that the source writes differently.
 PHONE_E164_SQL = """case
     when length({d}) = 11 and {d} like '1%' and trim({p}) not like '+%' then '+86' || {d}
     when length({d}) = 13 and {d} like '861%' then '+' || {d}

@@ -26,7 +26,6 @@ import time
 import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 
 import duckdb
 
@@ -140,6 +139,12 @@ def resolve(con, key_kind: str, value: str) -> Person:
         p.phones.add(value)
     p.emails.discard(None)
     p.phones.discard(None)
+    return p
+
+
+def resolve_key_only(key_kind: str, value: str) -> Person:
+    p = Person()
+    {"email": p.emails, "phone": p.phones, "customer_id": p.customer_ids}[key_kind].add(value)
     return p
 
 
@@ -258,19 +263,19 @@ def forget(settings: Settings, *, email: str | None = None, phone: str | None = 
     if not value:
         raise ForgetError(f"cannot read {raw_value!r} as {'an' if kind == 'email' else 'a'} {kind}")
 
+    from loyalist.pipeline import published_path
+
     person = Person()
     removed: dict[str, int] = {}
     if settings.warehouse_path.exists():
         with _open_working(settings, wait_s) as con:
             person = resolve(con, kind, value)
             removed = _erase_and_verify(con, person, "warehouse")
+    elif published_path(settings).exists():  # no working copy here (e.g. a readers-only host)
+        with connect(settings, published_path(settings), read_only=True) as con:
+            person = resolve(con, kind, value)
     else:  # nothing loaded yet: still keep them out of the first load
-        if kind == "email":
-            person.emails.add(value)
-        elif kind == "phone":
-            person.phones.add(value)
-        else:
-            person.customer_ids.add(value)
+        person = resolve_key_only(kind, value)
     published = _erase_published(settings, person)
     # A BI copy (masked) is re-derived from the published copy when it exists.
     from loyalist.audiences import bi
@@ -299,4 +304,4 @@ def report_dict(report: ForgetReport) -> dict:
     return asdict(report)
 
 
-__all__ = ["ForgetError", "ForgetReport", "Person", "find_traces", "forget", "resolve", "Path"]
+__all__ = ["ForgetError", "ForgetReport", "Person", "find_traces", "forget", "resolve"]

@@ -19,6 +19,7 @@ import pandas as pd
 from loyalist.audiences import formats, privacy
 from loyalist.audiences.definitions import (
     AUDIENCES_DIR,
+    FIELDS,
     Audience,
     DefinitionError,
     as_of_param,
@@ -72,6 +73,22 @@ def published_warehouse(settings: Settings) -> Path:
     return path
 
 
+def check_known_values(con, audience: Audience) -> None:
+    """Open-ended text fields (city, category, ...) must name a value the published marts contain.
+
+    Their values cannot be listed in code, and a typo ('Shangai') would otherwise export an empty list
+    without a word.
+    """
+    for cond in audience.conditions:
+        f = FIELDS[cond.field]
+        if f.kind != "text" or f.values is not None or cond.op not in ("eq", "in") or f.table != "marts.customers":
+            continue
+        for value in cond.value if isinstance(cond.value, list) else [cond.value]:
+            if not con.execute(f"select count(*) from marts.customers c where {f.sql} = ?", [value]).fetchone()[0]:
+                raise ExportError(f"audience {audience.name}: no customer has {cond.field} = {value!r} "
+                                  "in the published marts (a typo?)")
+
+
 def select_members(con, audience: Audience, as_of: date | None) -> tuple[pd.DataFrame, date]:
     """Members by the definition, with channel consent and contact required, as of the published marts' date."""
     tables = {r[0] for r in con.execute(
@@ -80,6 +97,7 @@ def select_members(con, audience: Audience, as_of: date | None) -> tuple[pd.Data
     if missing:
         raise ExportError(f"audience {audience.name} needs {', '.join(missing)}, which the published warehouse "
                           "does not have yet (has the scoring/rewards step run?)")
+    check_known_values(con, audience)
     published = con.execute("select max(as_of_date) from marts.customers").fetchone()[0]
     if as_of is not None and as_of != published:
         raise ExportError(f"the published marts are as of {published}, not {as_of}: export as of {published} "

@@ -108,3 +108,6 @@ def test_unknown_audience_and_wrong_date_are_one_line_errors(settings, tmp_path)
         export_audience(settings, "all_email", "csv", as_of="2025-04-05", audiences_dir=d)
     with pytest.raises(DefinitionError, match="sends to the ads channel"):
         export_audience(settings, "all_email", "meta", audiences_dir=d)
+    write_definition(d, yaml.safe_dump(_with(name="typo_city", filters={"city": ["Shanghai", "Shangai"]})))
+    with pytest.raises(ExportError, match="no customer has city = 'Shangai' in the published marts"):
+        export_audience(settings, "typo_city", "csv", audiences_dir=d)

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from airflow.sdk import CronDataIntervalTimetable, dag, task
 
 from loyalist.alerts import notify_failure
+from loyalist.assets import PUBLISHED_WAREHOUSE
 
 DEFAULT_ARGS = {
     "owner": "data-engineering",
@@ -112,7 +113,7 @@ def loyalist_daily():
         except DataQualityError as exc:
             raise _fail_without_retry(exc) from exc
 
-    @task(trigger_rule="none_failed")
+    @task(trigger_rule="none_failed", outlets=[PUBLISHED_WAREHOUSE])  # schedules loyalist_audiences
     def publish() -> str:
         from loyalist.config import get_settings
         from loyalist.pipeline import publish

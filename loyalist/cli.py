@@ -114,6 +114,10 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--database", help="DuckDB file (default: the published copy)")
     q.add_argument("--max-rows", type=int, default=40)
     q.set_defaults(func=_cmd_sql)
+
+    from loyalist.audiences.cli import add_commands  # audience list|validate|export, forget
+
+    add_commands(sub)
     return parser
 
 

@@ -52,6 +52,7 @@ class LoadResult:
     rows_loaded: int
     rows_quarantined: int
     extra_columns: list[str] = field(default_factory=list)
+    rows_suppressed: int = 0  # rows of erased people (suppression list), kept out of raw and quarantine
 
     def as_dict(self) -> dict:
         d = asdict(self)
@@ -94,8 +95,9 @@ def ensure_raw_schema(con: duckdb.DuckDBPyConnection) -> None:
         "entity varchar, source_file varchar primary key, partition_date date, file_sha256 varchar, "
         "file_size bigint, file_mtime_ns bigint, "
         "batch_id varchar, rows_read bigint, rows_loaded bigint, rows_quarantined bigint, "
-        "extra_columns varchar, loaded_at timestamptz)"
+        "extra_columns varchar, loaded_at timestamptz, rows_suppressed bigint default 0)"
     )
+    con.execute("alter table raw._load_manifest add column if not exists rows_suppressed bigint default 0")
 
 
 def _loaded_files(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[str, int, int]]:
@@ -309,7 +311,7 @@ def _typed_select(entity: Entity, max_event_time: datetime) -> str:
 
 
 def load_files(con: duckdb.DuckDBPyConnection, entity_name: str, files: list[LandingFile], batch_id: str,
-               max_event_time: datetime) -> list[LoadResult]:
+               max_event_time: datetime, suppression=None) -> list[LoadResult]:
     """Load landing files of one entity, replacing earlier loads of the same files, in one transaction."""
     if not files:
         return []
@@ -320,6 +322,8 @@ def load_files(con: duckdb.DuckDBPyConnection, entity_name: str, files: list[Lan
         extras = _check_headers(entity, headers)
         _stage_text_rows(con, entity, files, headers, readable)
     con.execute(f"create or replace temp table _typed as {_typed_select(entity, max_event_time)}")
+    # Erased people (loyalist.audiences.privacy.Suppression) are dropped before anything is stored.
+    suppressed = suppression.drop_from_typed(con, entity.name, entity.column_names) if suppression else {}
     con.execute("create or replace temp table _files (_source_file varchar, _partition_date date)")
     con.executemany("insert into _files values (?, ?)", [(str(f.path), f.partition_date) for f in files])
 
@@ -358,16 +362,19 @@ def load_files(con: duckdb.DuckDBPyConnection, entity_name: str, files: list[Lan
             from _files f order by f._partition_date, f._source_file""").fetchall()
         results, manifest = [], []
         for source_file, day, read, loaded, quarantined in counts:
-            if loaded + quarantined != read:  # never commit a load that lost or invented rows
+            dropped = suppressed.get(source_file, 0)
+            if loaded + quarantined + dropped != read:  # never commit a load that lost or invented rows
                 raise IngestError(f"{source_file}: conservation broken: read {read}, loaded {loaded}, "
-                                  f"quarantined {quarantined}")
+                                  f"quarantined {quarantined}, suppressed {dropped}")
             stat = Path(source_file).stat()
             manifest.append([entity.name, source_file, day, file_sha256(Path(source_file)), stat.st_size,
                              stat.st_mtime_ns, batch_id, read, loaded, quarantined,
-                             ",".join(extras[source_file])])
+                             ",".join(extras[source_file]), dropped])
             results.append(LoadResult(entity.name, source_file, day, read, loaded, quarantined,
-                                      extras[source_file]))
-        con.executemany("insert or replace into raw._load_manifest values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, now())",
+                                      extras[source_file], dropped))
+        con.executemany("insert or replace into raw._load_manifest (entity, source_file, partition_date, file_sha256, "
+                        "file_size, file_mtime_ns, batch_id, rows_read, rows_loaded, rows_quarantined, "
+                        "extra_columns, rows_suppressed, loaded_at) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, now())",
                         manifest)
         con.execute("commit")
     except Exception:
@@ -378,13 +385,16 @@ def load_files(con: duckdb.DuckDBPyConnection, entity_name: str, files: list[Lan
 
 def ingest_landing(con: duckdb.DuckDBPyConnection, landing_dir: Path, start: date, end: date,
                    batch_id: str, max_event_time: datetime,
-                   entities: list[str] | None = None) -> list[LoadResult]:
-    """Load every file due for the interval [start, end) for each entity; return one result per file."""
+                   entities: list[str] | None = None, suppression=None) -> list[LoadResult]:
+    """Load every file due for the interval [start, end) for each entity; return one result per file.
+
+    ``suppression`` (a ``loyalist.audiences.privacy.Suppression``) keeps erased people out.
+    """
     ensure_raw_schema(con)
     results = []
     for name in entities or list(ENTITIES):
         loaded = load_files(con, name, files_to_load(con, landing_dir, name, start, end), batch_id,
-                            max_event_time)
+                            max_event_time, suppression)
         if loaded:
             log.info("%s: %s file(s), read %s, loaded %s, quarantined %s", name, len(loaded),
                      sum(r.rows_read for r in loaded), sum(r.rows_loaded for r in loaded),

@@ -58,9 +58,13 @@ def ingest_interval(settings: Settings, start: datetime, end: datetime, batch_id
         for r in extract_to_landing(settings.source_pg_dsn, settings.source_pg_schema, settings.landing_dir,
                                     start, end):
             extracted[r.entity] = r.rows
+    from loyalist.audiences.privacy import Suppression
+
     max_event_time = end + timedelta(hours=settings.future_tolerance_hours)
+    suppression = Suppression.load(settings)  # erased people stay out of every future load
     with connect(settings) as con:
-        results = ingest_landing(con, settings.landing_dir, start.date(), end.date(), batch_id, max_event_time)
+        results = ingest_landing(con, settings.landing_dir, start.date(), end.date(), batch_id, max_event_time,
+                                 suppression=suppression)
     summary: dict[str, dict[str, int]] = {}
     for r in results:
         s = summary.setdefault(r.entity, {"files": 0, "rows_read": 0, "rows_loaded": 0, "rows_quarantined": 0})
@@ -130,11 +134,12 @@ def validate_raw_batch(settings: Settings, batch_id: str, interval_end: datetime
             outcomes.append(validator.validate(volumes, volume_suite()))
         manifest = con.execute("""
             select source_file as scope, rows_quarantined / greatest(rows_read, 1) as quarantine_share,
-                   rows_read - rows_loaded - rows_quarantined as unaccounted_rows
+                   rows_read - rows_loaded - rows_quarantined - coalesce(rows_suppressed, 0) as unaccounted_rows
             from raw._load_manifest where batch_id = $batch and rows_read >= $min_rows
             union all
             select 'all ' || entity || ' files of the batch',
-                   sum(rows_quarantined) / greatest(sum(rows_read), 1), sum(rows_read - rows_loaded - rows_quarantined)
+                   sum(rows_quarantined) / greatest(sum(rows_read), 1),
+                   sum(rows_read - rows_loaded - rows_quarantined - coalesce(rows_suppressed, 0))
             from raw._load_manifest where batch_id = $batch group by entity""",
             {"batch": batch_id, "min_rows": MIN_ROWS_FOR_FILE_SHARE}).df()
     if len(manifest):

@@ -21,6 +21,9 @@ for dag_id, dag in bag.dags.items():
         "tags": sorted(dag.tags), "catchup": dag.catchup, "max_active_runs": dag.max_active_runs,
         "retries": [t.retries for t in dag.tasks], "tasks": sorted(t.task_id for t in dag.tasks),
         "timetable": type(dag.timetable).__name__,
+        "params": sorted(dag.params.keys()),
+        "outlets": {t.task_id: [a.name for a in t.outlets] for t in dag.tasks if t.outlets},
+        "schedule_assets": [a.name for a in getattr(getattr(dag.timetable, "asset_condition", None), "objects", [])],
         "modules": sorted(m for m in __import__("sys").modules if m.split(".")[0] in
                           ("pandas", "great_expectations", "sklearn", "duckdb", "dbt")),
     }
@@ -52,3 +55,13 @@ def test_dags_import_without_errors_and_follow_conventions(airflow_home):
     retrain = bag["dags"]["loyalist_retrain"]
     assert retrain["tasks"] == ["train_evaluate_promote"] and retrain["modules"] == []
     assert retrain["timetable"] == "CronDataIntervalTimetable" and "ml" in retrain["tags"]
+    # Audiences: run after every successful publish (the asset the daily publish emits) ...
+    audiences = bag["dags"]["loyalist_audiences"]
+    assert audiences["timetable"] == "AssetTriggeredTimetable"
+    assert audiences["schedule_assets"] == daily["outlets"]["publish"] == ["loyalist_published_warehouse"]
+    assert audiences["tasks"] == ["export_auto_audiences", "publish_bi"] and audiences["modules"] == []
+    assert all(r >= 1 for r in audiences["retries"]) and audiences["catchup"] is False
+    # ... and on demand, with a trigger form.
+    manual = bag["dags"]["loyalist_audience_export"]
+    assert manual["timetable"] == "NullTimetable" and manual["params"] == ["as_of", "audience", "format"]
+    assert manual["modules"] == [] and "audiences" in manual["tags"]

@@ -1,0 +1,1 @@
+"""Marketing audiences and privacy: definitions, safe queries, platform exports, suppression, erasure."""

@@ -69,7 +69,7 @@ e2e-airflow: install
 	$(VENV_BIN)/python scripts/e2e_airflow.py
 
 lint: install
-	$(VENV_BIN)/ruff check loyalist ml expectations dags tests
+	$(VENV_BIN)/ruff check loyalist ml expectations dags tests scripts
 
 clean:
 	rm -rf data .loyalist .venv .tools dbt_project/target dbt_project/logs

@@ -22,6 +22,7 @@ CeleryExecutor is not used here: ``apache-airflow-providers-celery`` is not in t
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import secrets
@@ -90,12 +91,10 @@ class Processes:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
 
     def stop_all(self) -> None:
-        for name, proc in self.procs.items():
+        for proc in self.procs.values():
             if proc.poll() is None:
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.killpg(proc.pid, signal.SIGTERM)
-                except ProcessLookupError:
-                    pass
         deadline = time.monotonic() + 30
         for name, proc in self.procs.items():
             try:
@@ -103,10 +102,8 @@ class Processes:
             except subprocess.TimeoutExpired:
                 log(f"{name} did not stop on SIGTERM: SIGKILL")
             # The group may hold children (task runners, gunicorn/uvicorn workers) after the leader is gone.
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
             proc.wait()
         log(f"stopped {len(self.procs)} airflow processes")
 
@@ -169,6 +166,10 @@ def failed_task_logs(api: Api, run_id: str, airflow_home: Path) -> str:
 
 
 # ------------------------------------------------------------------------------------------ the check
+
+
+def _label(ti: dict) -> str:
+    return ti["task_id"] if ti["map_index"] < 0 else f"{ti['task_id']}[{ti['map_index']}]"
 
 
 def free_port() -> int:
@@ -271,8 +272,7 @@ def run(args: argparse.Namespace, work: Path) -> None:
             procs.check_alive()
             state = api.call("GET", f"/api/v2/dags/{DAG_ID}/dagRuns/{run_id}")["state"]
             tis = api.call("GET", f"/api/v2/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances?limit=100")
-            progress = " ".join(sorted(f"{t['task_id']}{'' if t['map_index'] < 0 else '[%d]' % t['map_index']}="
-                                       f"{t['state']}" for t in tis["task_instances"] if t["state"]))
+            progress = " ".join(sorted(f"{_label(t)}={t['state']}" for t in tis["task_instances"] if t["state"]))
             if progress != seen:
                 log(f"run {state}: {progress}")
                 seen = progress

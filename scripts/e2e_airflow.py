@@ -6,10 +6,11 @@ What it starts (each in its own process group, all stopped in ``finally`` - also
   recreated each run, dropped again after a successful run), migrated with ``airflow db migrate``;
 * ``airflow api-server`` on a free port, ``airflow scheduler`` (LocalExecutor), ``airflow dag-processor``.
 
-Then it generates a small sample into a temp data dir, unpauses ``loyalist_daily`` and triggers it for one
-data interval through the REST API (``POST /api/v2/dags/{dag_id}/dagRuns`` with a JWT from the simple auth
-manager's ``POST /auth/token``), polls until the run ends (on failure it prints the failed tasks' logs),
-and checks that the published warehouse copy holds the marts, the scores and the rewards.
+Then it generates a small sample into a temp data dir, unpauses ``loyalist_daily`` and triggers it for the
+day before the sample's last day through the REST API (``POST /api/v2/dags/{dag_id}/dagRuns`` with a JWT
+from the simple auth manager's ``POST /auth/token``), then runs the last day with ``airflow backfill
+create``. It polls each run until it ends (on failure it prints the failed tasks' logs), and checks that
+the published warehouse copy holds the marts, the scores and the rewards up to the last day.
 
 The scheduler runs with ``use_job_schedule = False``: unpausing a DAG with ``catchup=False`` would
 otherwise make the scheduler create a run for the latest (today's) interval, for which the sample has no
@@ -178,19 +179,46 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def check_warehouse(data_dir: Path, landing: Path) -> dict[str, int]:
+def check_warehouse(data_dir: Path, landing: Path) -> tuple[dict[str, int], str]:
+    """(row counts of the published copy, its last order day) after checking the marts and ML tables."""
     env = {**os.environ, "LOYALIST_DATA_DIR": str(data_dir), "LOYALIST_LANDING_DIR": str(landing)}
-    code = ("import json; from loyalist.config import get_settings; from loyalist.pipeline import table_counts; "
-            "print(json.dumps(table_counts(get_settings())))")
+    code = ("import json; from loyalist.config import get_settings; from loyalist.pipeline import table_counts, "
+            "published_path; from loyalist.warehouse import connect; s = get_settings(); c = table_counts(s); "
+            "con = connect(s, published_path(s), read_only=True); "
+            "last = con.execute('select max(ordered_at)::date from marts.transactions').fetchone()[0]; "
+            "print(json.dumps({'counts': c, 'last_day': str(last)}))")
     proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     if proc.returncode != 0:
         raise Failure(f"cannot read the published warehouse: {proc.stderr[-2000:]}")
-    counts = json.loads(proc.stdout.strip().splitlines()[-1])
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    counts = out["counts"]
     for table in ("marts.customers", "marts.transactions", "marts.customer_segments", "ml.churn_scores",
                   "ml.clv_predictions", "ml.reward_eligibility"):
         if counts.get(table, 0) <= 0:
             raise Failure(f"published warehouse: {table} is empty or missing ({counts})")
-    return counts
+    return counts, out["last_day"]
+
+
+def wait_for_run(api: Api, procs: Processes, run_id: str, timeout: float, airflow_home: Path) -> list[dict]:
+    """Poll a DAG run until it ends; its task instances on success, Failure with the failed logs otherwise."""
+    started, state, seen = time.monotonic(), None, None
+    while time.monotonic() - started < timeout:
+        procs.check_alive()
+        state = api.call("GET", f"/api/v2/dags/{DAG_ID}/dagRuns/{run_id}")["state"]
+        tis = api.call("GET", f"/api/v2/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances?limit=100")["task_instances"]
+        progress = " ".join(sorted(f"{_label(t)}={t['state']}" for t in tis if t["state"]))
+        if progress != seen:
+            log(f"{run_id} {state}: {progress}")
+            seen = progress
+        if state in ("success", "failed"):
+            break
+        time.sleep(5)
+    took = time.monotonic() - started
+    if state != "success":
+        raise Failure(f"DAG run {run_id} ended {state!r} after {took:.0f}s\n"
+                      + failed_task_logs(api, run_id, airflow_home))
+    log(f"DAG run {run_id} succeeded in {took:.0f}s")
+    return tis
 
 
 def run(args: argparse.Namespace, work: Path) -> None:
@@ -198,7 +226,6 @@ def run(args: argparse.Namespace, work: Path) -> None:
     for d in (data_dir, airflow_home, logs):
         d.mkdir(parents=True)
     end = date.fromisoformat(args.end_date)
-    run_date = end + timedelta(days=1)  # the run for day D has logical date D+1 and covers [D, D+1)
     landing = data_dir / "landing"
     log(f"generating {args.customers} customers x {args.days} days ending {end} into {landing}")
     subprocess.run([str(VENV_BIN / "loyalist"), "generate", "--customers", str(args.customers), "--days",
@@ -261,35 +288,38 @@ def run(args: argparse.Namespace, work: Path) -> None:
                        lambda: api.call("GET", f"/api/v2/dags/{DAG_ID}"), 240, procs)
         log(f"{DAG_ID} is registered (paused: {dag['is_paused']})")
         api.call("PATCH", f"/api/v2/dags/{DAG_ID}", {"is_paused": False})
-        run_id = f"e2e__{run_date.isoformat()}__{secrets.token_hex(3)}"
-        start, end_ts = f"{end.isoformat()}T00:00:00Z", f"{run_date.isoformat()}T00:00:00Z"
+        # 1. A manual run for the day before the sample's last day, triggered through the REST API. Its logical
+        #    date is the interval start, as for the timetable's own runs (a backfill of that date would skip it).
+        first_day = end - timedelta(days=1)
+        run_id = f"e2e__{first_day.isoformat()}__{secrets.token_hex(3)}"
+        start_ts, end_ts = f"{first_day.isoformat()}T00:00:00Z", f"{end.isoformat()}T00:00:00Z"
         created = api.call("POST", f"/api/v2/dags/{DAG_ID}/dagRuns", {
-            "dag_run_id": run_id, "logical_date": end_ts, "data_interval_start": start, "data_interval_end": end_ts})
+            "dag_run_id": run_id, "logical_date": start_ts, "data_interval_start": start_ts,
+            "data_interval_end": end_ts})
         log(f"triggered {run_id}: data interval [{created['data_interval_start']}, {created['data_interval_end']})")
-        started = time.monotonic()
-        state, seen = None, None
-        while time.monotonic() - started < args.timeout:
-            procs.check_alive()
-            state = api.call("GET", f"/api/v2/dags/{DAG_ID}/dagRuns/{run_id}")["state"]
-            tis = api.call("GET", f"/api/v2/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances?limit=100")
-            progress = " ".join(sorted(f"{_label(t)}={t['state']}" for t in tis["task_instances"] if t["state"]))
-            if progress != seen:
-                log(f"run {state}: {progress}")
-                seen = progress
-            if state in ("success", "failed"):
-                break
-            time.sleep(5)
-        took = time.monotonic() - started
-        if state != "success":
-            raise Failure(f"DAG run {run_id} ended {state!r} after {took:.0f}s\n"
-                          + failed_task_logs(api, run_id, airflow_home))
-        log(f"DAG run {run_id} succeeded in {took:.0f}s")
-        mapped = [t for t in tis["task_instances"] if t["map_index"] >= 0]
-        if args.partitions > 1 and len({t["task_id"] for t in mapped}) == 0:
-            raise Failure("no mapped (partitioned) task instances in the run")
-        counts = check_warehouse(data_dir, landing)
-        log("published warehouse: " + ", ".join(f"{k}={v}" for k, v in sorted(counts.items())
-                                                if k.startswith(("marts.", "ml."))))
+        tis = wait_for_run(api, procs, run_id, args.timeout, airflow_home)
+        if args.partitions > 1:
+            mapped = sorted(_label(t) for t in tis if t["map_index"] >= 0)
+            if len(mapped) != 2 * args.partitions:
+                raise Failure(f"expected {args.partitions} mapped score and reward tasks, got {mapped}")
+        # 2. The last day through a backfill (the way docs/deployment.md tells operators to re-run days).
+        backfill = subprocess.run([str(VENV_BIN / "airflow"), "backfill", "create", "--dag-id", DAG_ID,
+                                   "--from-date", end.isoformat(), "--to-date", end.isoformat(),
+                                   "--max-active-runs", "1"], env=env, capture_output=True, text=True, timeout=300)
+        if backfill.returncode != 0:
+            raise Failure("airflow backfill create failed:\n" + (backfill.stdout + backfill.stderr)[-3000:])
+        runs = wait_for("the backfill's run", lambda: [r for r in api.call(
+            "GET", f"/api/v2/dags/{DAG_ID}/dagRuns?limit=100")["dag_runs"] if r["run_type"] == "backfill"], 120, procs)
+        if len(runs) != 1 or not runs[0]["data_interval_start"].startswith(end.isoformat()):
+            raise Failure(f"expected one backfill run for the interval starting {end}: {runs}")
+        log(f"backfill created {runs[0]['dag_run_id']}: data interval [{runs[0]['data_interval_start']}, "
+            f"{runs[0]['data_interval_end']})")
+        wait_for_run(api, procs, runs[0]["dag_run_id"], args.timeout, airflow_home)
+        counts, last_day = check_warehouse(data_dir, landing)
+        if last_day != end.isoformat():
+            raise Failure(f"the published copy's last order day is {last_day}, not the backfilled day {end}")
+        log(f"published warehouse (last order day {last_day}): " + ", ".join(
+            f"{k}={v}" for k, v in sorted(counts.items()) if k.startswith(("marts.", "ml."))))
         succeeded = True
     except Exception:
         for name in procs.procs:

@@ -146,23 +146,35 @@ def wait_for(what: str, probe, timeout: float, procs: Processes, every: float = 
     raise Failure(f"timed out after {timeout:.0f}s waiting for {what} (last error: {last})")
 
 
+def render_log(raw: str) -> str:
+    """The API's structured task log (JSON events) as plain lines: time level event [error detail]."""
+    lines = []
+    for e in json.loads(raw).get("content", []):
+        if not isinstance(e, dict) or str(e.get("event", "")).startswith("::"):
+            continue
+        line = f"{e.get('timestamp', '')} {e.get('level', '')} {e.get('event', '')}"
+        if e.get("error_detail"):
+            line += f"\n    {json.dumps(e['error_detail'])[:3000]}"
+        lines.append(line)
+    return "\n".join(lines)
+
+
 def failed_task_logs(api: Api, run_id: str, airflow_home: Path) -> str:
     tis = api.call("GET", f"/api/v2/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances?limit=100")["task_instances"]
     out = ["task states: " + ", ".join(f"{t['task_id']}[{t['map_index']}]={t['state']}" for t in tis)]
     for ti in tis:
-        if ti["state"] not in ("failed", "upstream_failed", "up_for_retry"):
-            continue
-        if ti["state"] == "upstream_failed":
+        if ti["state"] not in ("failed", "up_for_retry"):
             continue
         query = f"?full_content=true&map_index={ti['map_index']}"
         try:
-            content = api.call("GET", f"/api/v2/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/{ti['task_id']}"
-                                      f"/logs/{max(1, ti['try_number'])}{query}", raw=True)
-        except urllib.error.HTTPError as exc:
+            raw = api.call("GET", f"/api/v2/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/{ti['task_id']}"
+                                  f"/logs/{max(1, ti['try_number'])}{query}", raw=True)
+            content = render_log(raw)
+        except (urllib.error.HTTPError, ValueError) as exc:
             files = sorted(airflow_home.glob(f"logs/dag_id={DAG_ID}/**/task_id={ti['task_id']}/**/*.log"))
             content = files[-1].read_text(errors="replace") if files else f"(no log: {exc})"
-        out.append(f"----- log of failed task {ti['task_id']} (map_index {ti['map_index']}) -----\n"
-                   + content[-8000:])
+        out.append(f"----- log of failed task {_label(ti)} (try {ti['try_number']}) -----\n"
+                   + "\n".join(content.splitlines()[-80:]))
     return "\n".join(out)
 
 

@@ -13,10 +13,11 @@ COPY pyproject.toml uv.lock README.md ./
 RUN uv sync --frozen --no-dev --no-install-project
 
 # CeleryExecutor: the provider is not a project dependency (LocalExecutor needs none). Installed with the
-# lock as constraints, so it cannot move any locked version (celery, kombu and redis come with it).
+# lock as constraints, so it cannot move any locked version. celery stays on 5.5: provider 3.26.0 imports
+# celery.backends.database.retry, which celery 5.6 removed (seen with scripts/e2e_airflow.py --executor celery).
 RUN uv export --frozen --no-dev --no-hashes --no-emit-project > /tmp/constraints.txt \
     && uv pip install --python /opt/loyalist/.venv/bin/python -c /tmp/constraints.txt \
-       "apache-airflow-providers-celery==3.26.0" \
+       "apache-airflow-providers-celery==3.26.0" "celery[redis]==5.5.3" \
     && rm /tmp/constraints.txt
 
 COPY loyalist loyalist

@@ -65,8 +65,9 @@ test-all: install
 	$(VENV_BIN)/pytest
 
 # Real scheduler run: see scripts/e2e_airflow.py and docs/deployment.md. Needs the local PostgreSQL.
+# E2E_ARGS, e.g. "--executor celery" (needs apache-airflow-providers-celery and the local Redis).
 e2e-airflow: install
-	$(VENV_BIN)/python scripts/e2e_airflow.py
+	$(VENV_BIN)/python scripts/e2e_airflow.py $(E2E_ARGS)
 
 lint: install
 	$(VENV_BIN)/ruff check loyalist ml expectations dags tests scripts

@@ -4,7 +4,8 @@ What it starts (each in its own process group, all stopped in ``finally`` - also
 
 * metadata DB: a dedicated database ``loyalist_airflow_e2e`` on the local PostgreSQL (dropped and
   recreated each run, dropped again after a successful run), migrated with ``airflow db migrate``;
-* ``airflow api-server`` on a free port, ``airflow scheduler`` (LocalExecutor), ``airflow dag-processor``.
+* ``airflow api-server`` on a free port, ``airflow scheduler``, ``airflow dag-processor``, and with the
+  CeleryExecutor also ``airflow celery worker`` (broker: the local Redis, a database index of its own).
 
 Then it generates a small sample into a temp data dir, unpauses ``loyalist_daily`` and triggers it for the
 day before the sample's last day through the REST API (``POST /api/v2/dags/{dag_id}/dagRuns`` with a JWT
@@ -16,8 +17,10 @@ The scheduler runs with ``use_job_schedule = False``: unpausing a DAG with ``cat
 otherwise make the scheduler create a run for the latest (today's) interval, for which the sample has no
 data. Manually triggered runs still run - that is what this script exercises.
 
-CeleryExecutor is not used here: ``apache-airflow-providers-celery`` is not in the project's lock file
-(the compose stack installs it in its image; see docs/deployment.md).
+Executor (``--executor``): ``auto`` (default) takes the CeleryExecutor when ``apache-airflow-providers-celery``
+is installed and the local Redis answers, else the LocalExecutor, and says which and why. The provider is
+not in the project's lock file (the compose image installs it), so a plain ``make install`` gets the
+LocalExecutor.
 """
 
 from __future__ import annotations
@@ -185,6 +188,29 @@ def _label(ti: dict) -> str:
     return ti["task_id"] if ti["map_index"] < 0 else f"{ti['task_id']}[{ti['map_index']}]"
 
 
+def choose_executor(wanted: str, redis_url: str) -> tuple[str, str]:
+    """("local" | "celery", why) for --executor local|celery|auto."""
+    if wanted == "local":
+        return "local", "asked for"
+    import importlib.util
+
+    missing = None
+    if importlib.util.find_spec("airflow.providers.celery") is None:
+        missing = "apache-airflow-providers-celery is not installed (not in uv.lock)"
+    else:
+        try:
+            import redis
+
+            redis.Redis.from_url(redis_url, socket_connect_timeout=3).ping()
+        except Exception as exc:  # noqa: BLE001 - any failure means: no usable broker
+            missing = f"no Redis at {redis_url} ({exc})"
+    if missing is None:
+        return "celery", f"provider installed, Redis at {redis_url} answers"
+    if wanted == "celery":
+        raise Failure(f"CeleryExecutor asked for, but {missing}")
+    return "local", f"CeleryExecutor not possible: {missing}"
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -249,6 +275,8 @@ def run(args: argparse.Namespace, work: Path) -> None:
     user, password = "e2e", secrets.token_urlsafe(16)
     passwords = airflow_home / "passwords.json"
     passwords.write_text(json.dumps({user: password}))
+    executor, why = choose_executor(args.executor, args.redis_url)
+    log(f"executor: {executor} ({why})")
     metadata_url = f"postgresql+psycopg://{args.pg_user}@{args.pg_host}:{args.pg_port}/{args.database}"
     env = {
         **os.environ,
@@ -256,7 +284,7 @@ def run(args: argparse.Namespace, work: Path) -> None:
         # psycopg 3 (in the lock file) serves both engines; Airflow would derive asyncpg (not installed) otherwise.
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": metadata_url,
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC": metadata_url,
-        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor" if executor == "celery" else "LocalExecutor",
         "AIRFLOW__CORE__PARALLELISM": "4",
         "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
@@ -277,6 +305,14 @@ def run(args: argparse.Namespace, work: Path) -> None:
         "LOYALIST_DUCKDB_MEMORY_LIMIT": "1GB",
         "LOYALIST_SCORE_PARTITIONS": str(args.partitions),
     }
+    if executor == "celery":
+        import redis
+
+        # The broker database is this script's own: drop task messages a killed earlier run left behind.
+        redis.Redis.from_url(args.redis_url).flushdb()
+        env["AIRFLOW__CELERY__BROKER_URL"] = args.redis_url
+        env["AIRFLOW__CELERY__RESULT_BACKEND"] = (f"db+postgresql://{args.pg_user}@{args.pg_host}:{args.pg_port}/"
+                                                  f"{args.database}")
     admin_dsn = f"host={args.pg_host} port={args.pg_port} user={args.pg_user} dbname=postgres"
     log(f"metadata DB: recreating database {args.database} on {args.pg_host}:{args.pg_port}")
     recreate_database(admin_dsn, args.database)
@@ -292,6 +328,8 @@ def run(args: argparse.Namespace, work: Path) -> None:
         procs.start("api-server", "api-server", "--port", str(port))
         procs.start("scheduler", "scheduler")
         procs.start("dag-processor", "dag-processor")
+        if executor == "celery":
+            procs.start("celery-worker", "celery", "worker", "--concurrency", "2")
         api = Api(f"http://127.0.0.1:{port}")
         wait_for("the API server", lambda: api.call("GET", "/api/v2/monitor/health", auth=False), 180, procs)
         api.login(user, password)
@@ -349,6 +387,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--days", type=int, default=300)
     parser.add_argument("--end-date", default="2025-03-31")
     parser.add_argument("--partitions", type=int, default=2, help="LOYALIST_SCORE_PARTITIONS for the run")
+    parser.add_argument("--executor", choices=("auto", "local", "celery"), default="auto")
+    parser.add_argument("--redis-url", default=os.environ.get("LOYALIST_E2E_REDIS_URL", "redis://127.0.0.1:6379/11"),
+                        help="Celery broker (a database index of its own, so other users of the Redis are not touched)")
     parser.add_argument("--timeout", type=float, default=900, help="seconds to wait for the DAG run")
     parser.add_argument("--database", default="loyalist_airflow_e2e")
     parser.add_argument("--pg-host", default=os.environ.get("LOYALIST_E2E_PG_HOST", "127.0.0.1"))

@@ -84,8 +84,8 @@ def test_image_is_built_from_the_lock_file_with_the_celery_provider():
     syncs = re.findall(r"uv sync ([^\n\\&]*)", dockerfile)
     assert syncs and all("--frozen" in s and "--no-dev" in s for s in syncs), syncs
     # the provider is pinned and cannot move locked versions (the lock is its constraints file)
-    assert re.search(r"-c /tmp/constraints.txt\s*\\?\s*\"apache-airflow-providers-celery==\d+\.\d+\.\d+\"",
-                     dockerfile)
+    assert re.search(r"-c /tmp/constraints.txt\s*\\?\s*\"apache-airflow-providers-celery==\d+\.\d+\.\d+\" "
+                     r"\"celery\[redis\]==5\.5\.\d+\"", dockerfile)
     # a later exact `uv sync` would uninstall the provider again
     assert all("--inexact" in s for s in syncs[1:]), syncs
     for folder in ("loyalist", "ml", "expectations", "dbt_project", "dags"):

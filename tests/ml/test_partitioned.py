@@ -137,3 +137,12 @@ def test_global_budget_is_allocated_over_all_partitions(warehouse, tmp_path):
         build_reward_eligibility(con, AS_OF)
     assert models_dir(settings).exists()
     shutil.rmtree(partitioned.partition_dir(settings, AS_OF), ignore_errors=True)
+
+
+@pytest.mark.parametrize("raw", ["0", "-2", "two"])
+def test_partition_count_setting_is_validated(monkeypatch, raw):
+    monkeypatch.setenv("LOYALIST_SCORE_PARTITIONS", raw)
+    with pytest.raises(ValueError, match="LOYALIST_SCORE_PARTITIONS must be a whole number >= 1"):
+        get_settings()
+    monkeypatch.setenv("LOYALIST_SCORE_PARTITIONS", "3")
+    assert get_settings().score_partitions == 3

@@ -26,12 +26,13 @@ export GX_ANALYTICS_ENABLED ?= false
 export DBT_SEND_ANONYMOUS_USAGE_STATS ?= False
 export UV_COMPILE_BYTECODE ?= 1
 
-.PHONY: help install demo test test-all lint airflow-db clean
+.PHONY: help install demo test test-all lint airflow-db clean e2e-airflow
 
 help:
 	@echo "make demo      create .venv, generate sample data, run the loyalist_daily DAG, print the summary"
 	@echo "make test      run the test suite (excludes @slow)"
 	@echo "make lint      ruff"
+	@echo "make e2e-airflow  real Airflow (Postgres metadata DB, scheduler, dag-processor, API server) runs loyalist_daily"
 	@echo "make clean     remove generated data, Airflow state and the venv"
 
 $(UV):
@@ -63,8 +64,13 @@ test: install
 test-all: install
 	$(VENV_BIN)/pytest
 
+# Real scheduler run: see scripts/e2e_airflow.py and docs/deployment.md. Needs the local PostgreSQL.
+# E2E_ARGS, e.g. "--executor celery" (needs apache-airflow-providers-celery and the local Redis).
+e2e-airflow: install
+	$(VENV_BIN)/python scripts/e2e_airflow.py $(E2E_ARGS)
+
 lint: install
-	$(VENV_BIN)/ruff check loyalist ml expectations dags tests
+	$(VENV_BIN)/ruff check loyalist ml expectations dags tests scripts
 
 clean:
 	rm -rf data .loyalist .venv .tools dbt_project/target dbt_project/logs

@@ -1,6 +1,7 @@
 """loyalist_daily: one day of customer data from landing files to validated, published marts.
 
-ingest -> check_freshness -> validate_raw -> dbt_build -> score -> rewards -> validate_outputs -> publish
+ingest -> check_freshness -> validate_raw -> dbt_build -> prepare_scoring -> score[partition] -> collect_scores
+-> reward_candidates[partition] -> rewards -> validate_outputs -> publish
 (write-audit-publish: readers only ever see a copy that passed every gate). Each task is idempotent: a rerun
 of the same data interval replaces what the previous attempt wrote. The work lives in
 ``loyalist.pipeline``; this file only orchestrates (no I/O or heavy imports at parse time).
@@ -81,27 +82,63 @@ def loyalist_daily():
         dbt_build(get_settings(), as_of)
         return as_of.isoformat()
 
+    # Scoring and rewards run on hash partitions of customers (LOYALIST_SCORE_PARTITIONS, mapped tasks).
+    # DuckDB has one writer, so mapped tasks only read the warehouse and write Parquet; one task before
+    # them (prepare_scoring) and one after (collect_*) write. See loyalist/partitioned.py.
     @task
-    def score(data_interval_start=None) -> dict:
+    def partitions() -> list[int]:
+        from loyalist.config import get_settings
+
+        return list(range(get_settings().score_partitions))
+
+    @task
+    def prepare_scoring(data_interval_start=None) -> dict:
         from airflow.sdk.exceptions import AirflowSkipException
 
         from loyalist.config import get_settings
-        from loyalist.pipeline import ScoringUnavailable, as_of_date, score_customers
+        from loyalist.partitioned import prepare_scoring
+        from loyalist.pipeline import ScoringUnavailable, as_of_date
 
         try:
-            return score_customers(get_settings(), as_of_date(data_interval_start))
+            return prepare_scoring(get_settings(), as_of_date(data_interval_start))
         except ScoringUnavailable as exc:
             # Too little history, or no model good enough to promote yet: the marts are still worth
-            # publishing, so skip (with the reason in the log) rather than fail the day.
+            # publishing, so skip scoring (with the reason in the log) rather than fail the day.
             raise AirflowSkipException(str(exc)) from exc
 
-    # Runs after a skipped score (rules that need no scores still apply), never after a failure.
-    @task(trigger_rule="none_failed")
-    def rewards(data_interval_start=None) -> dict:
+    @task
+    def score(partition: int, parts: list[int], data_interval_start=None) -> dict:
         from loyalist.config import get_settings
-        from loyalist.pipeline import as_of_date, build_rewards
+        from loyalist.partitioned import score_partition
+        from loyalist.pipeline import as_of_date
 
-        return build_rewards(get_settings(), as_of_date(data_interval_start))
+        return score_partition(get_settings(), as_of_date(data_interval_start), partition, len(parts))
+
+    @task
+    def collect_scores(parts: list[int], data_interval_start=None) -> dict:
+        from loyalist.config import get_settings
+        from loyalist.partitioned import collect_scores
+        from loyalist.pipeline import as_of_date
+
+        return collect_scores(get_settings(), as_of_date(data_interval_start), len(parts))
+
+    # Runs after skipped scoring (rules that need no scores still apply), never after a failure.
+    @task(trigger_rule="none_failed")
+    def reward_candidates(partition: int, parts: list[int], data_interval_start=None) -> dict:
+        from loyalist.config import get_settings
+        from loyalist.partitioned import reward_partition
+        from loyalist.pipeline import as_of_date
+
+        return reward_partition(get_settings(), as_of_date(data_interval_start), partition, len(parts))
+
+    # The reward budget is global: allocated here over every partition's candidates.
+    @task(trigger_rule="none_failed")
+    def rewards(parts: list[int], data_interval_start=None) -> dict:
+        from loyalist.config import get_settings
+        from loyalist.partitioned import collect_rewards
+        from loyalist.pipeline import as_of_date
+
+        return collect_rewards(get_settings(), as_of_date(data_interval_start), len(parts))
 
     @task(trigger_rule="none_failed")
     def validate_outputs(data_interval_start=None) -> list[str]:
@@ -122,7 +159,11 @@ def loyalist_daily():
 
     batch = ingest()
     gates = batch >> check_freshness() >> validate_raw(batch)
-    gates >> dbt_build() >> score() >> rewards() >> validate_outputs() >> publish()
+    parts = partitions()
+    scored = score.partial(parts=parts).expand(partition=parts)
+    candidates = reward_candidates.partial(parts=parts).expand(partition=parts)
+    gates >> dbt_build() >> prepare_scoring() >> scored >> collect_scores(parts) >> candidates
+    candidates >> rewards(parts) >> validate_outputs() >> publish()
 
 
 loyalist_daily()

@@ -26,6 +26,8 @@ class Settings:
     # Optional operational PostgreSQL source, pulled into the landing zone before each load.
     source_pg_dsn: str | None = None
     source_pg_schema: str = "public"
+    # Hash partitions of customers for scoring and reward eligibility (one mapped Airflow task each).
+    score_partitions: int = 2
 
     @property
     def dbt_project_dir(self) -> Path:
@@ -47,4 +49,16 @@ def get_settings() -> Settings:
         freshness_max_age_hours=float(os.environ.get("LOYALIST_FRESHNESS_MAX_AGE_HOURS", "48")),
         source_pg_dsn=os.environ.get("LOYALIST_SOURCE_PG_DSN") or None,
         source_pg_schema=os.environ.get("LOYALIST_SOURCE_PG_SCHEMA", "public"),
+        score_partitions=_positive_int("LOYALIST_SCORE_PARTITIONS", "2"),
     )
+
+
+def _positive_int(name: str, default: str) -> int:
+    raw = os.environ.get(name, default)
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise ValueError(f"{name} must be a whole number >= 1, got {raw!r}")
+    return value

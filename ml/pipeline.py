@@ -26,7 +26,8 @@ from ml import artifacts, churn, clv, store
 from ml.config import CLV_HORIZON_DAYS, CutoffPlan, churn_after_days, plan_cutoffs, risk_band
 from ml.data import EPOCH, Inputs, load_inputs
 from ml.features import FEATURES, compute_features, future_activity, labelled_frame
-from ml.reasons import group_contributions, top_reasons
+from ml.partitions import in_partition
+from ml.reasons import group_contributions, top_reasons, typical_values
 
 log = logging.getLogger(__name__)
 
@@ -277,10 +278,11 @@ def _train_clv(con: duckdb.DuckDBPyConnection, models_dir: Path, pointer: dict, 
             "incumbent_version": inc_version, "metrics": metrics}
 
 
-def score(con: duckdb.DuckDBPyConnection, as_of: date, models_dir: Path) -> dict:
-    """Write ml.churn_scores and ml.clv_predictions for ``as_of`` with the promoted models.
+def prepare_scoring(con: duckdb.DuckDBPyConnection, as_of: date, models_dir: Path) -> dict[str, str]:
+    """Make sure usable promoted models exist (training first when none is); return their versions.
 
-    Trains first when no model is promoted yet. Returns row counts and the model versions used.
+    The only step of scoring that may write to the warehouse besides the final slice write
+    (``ml.model_evaluations`` when it trains), so partitioned scoring runs it once, before the partitions.
     """
     as_of = _as_day(as_of)
     models_dir = Path(models_dir)
@@ -295,22 +297,55 @@ def score(con: duckdb.DuckDBPyConnection, as_of: date, models_dir: Path) -> dict
         raise NoPromotedModelError(f"no promoted {' and '.join(missing)} model in {models_dir}: the candidate did "
                                    "not beat its baseline (see ml.model_evaluations)")
     churn_version = pointer["churn"]["version"]
-    model, meta = artifacts.load_churn(models_dir, churn_version)
+    _, meta = artifacts.load_churn(models_dir, churn_version)
     if not _usable(meta, churn_days):
         raise NoPromotedModelError(f"promoted churn model {churn_version} does not match this code's features and "
                                    f"churn window ({churn_days} days), and the new candidate was not promoted")
+    return {"churn": churn_version, "clv": pointer["clv"]["version"]}
 
+
+def score_partition(con: duckdb.DuckDBPyConnection, as_of: date, models_dir: Path, partition: int = 0,
+                    partitions: int = 1) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(churn score rows, CLV rows) for the customers of one hash partition; reads only (no writes).
+
+    Features are computed for the whole population because the reasons compare each customer with the
+    population's typical values (ml.reasons): a partition's rows are then identical to the same customers'
+    rows of a single-partition run. The per-customer work (predictions, reason ablations, CLV) is what
+    the partitions share out.
+    """
+    as_of = _as_day(as_of)
+    models_dir = Path(models_dir)
+    pointer = artifacts.read_pointer(models_dir)
+    missing = [kind for kind in artifacts.KINDS if kind not in pointer]
+    if missing:
+        raise NoPromotedModelError(f"no promoted {' and '.join(missing)} model in {models_dir}: run "
+                                   "prepare_scoring first")
+    churn_version, clv_version = pointer["churn"]["version"], pointer["clv"]["version"]
+    model, _ = artifacts.load_churn(models_dir, churn_version)
     inputs = load_inputs(con)
     _warn_if_stale(inputs, as_of)
     cutoff = as_of + timedelta(days=1)  # the end of the as-of day: all of its events count
-    features = compute_features(inputs, cutoff, churn_days)
-    scores = churn_scores(model, features, as_of, churn_version)
-    n_scores = store.replace_slice(con, "churn_scores", scores, "as_of_date = ?", [as_of])
-    clv_version = pointer["clv"]["version"]
+    features = compute_features(inputs, cutoff, churn_after_days())
+    typical = typical_values(features)
+    mine = features[in_partition(features.index, partition, partitions)]
+    scores = churn_scores(model, mine, as_of, churn_version, typical)
     params = clv.ClvParams(**artifacts.load_clv(models_dir, clv_version)["params"])
-    predictions = clv_predictions(params, inputs, cutoff, features.index, as_of, clv_version)
+    predictions = clv_predictions(params, inputs, cutoff, mine.index, as_of, clv_version)
+    log.info("partition %s/%s: %s of %s customers", partition, partitions, len(mine), len(features))
+    return scores, predictions
+
+
+def write_scores(con: duckdb.DuckDBPyConnection, as_of: date, scores: pd.DataFrame,
+                 predictions: pd.DataFrame) -> dict:
+    """Replace the ``as_of`` slices of ml.churn_scores and ml.clv_predictions; return a summary."""
+    as_of = _as_day(as_of)
+    scores = scores.sort_values("customer_id", kind="mergesort").reset_index(drop=True)
+    predictions = predictions.sort_values("customer_id", kind="mergesort").reset_index(drop=True)
+    n_scores = store.replace_slice(con, "churn_scores", scores, "as_of_date = ?", [as_of])
     n_clv = store.replace_slice(con, "clv_predictions", predictions, "as_of_date = ?", [as_of])
     bands = scores["risk_band"].value_counts().sort_index()
+    churn_version = scores["model_version"].iloc[0] if len(scores) else None
+    clv_version = predictions["model_version"].iloc[0] if len(predictions) else None
     log.info("scored %s customers as of %s (churn %s, clv %s): %s", n_scores, as_of, churn_version, clv_version,
              bands.to_dict())
     return {"as_of": as_of.isoformat(), "churn_scores": n_scores, "clv_predictions": n_clv,
@@ -318,16 +353,30 @@ def score(con: duckdb.DuckDBPyConnection, as_of: date, models_dir: Path) -> dict
             "risk_bands": {str(k): int(v) for k, v in bands.items()}}
 
 
-def churn_scores(model, features: pd.DataFrame, as_of: date, version: str) -> pd.DataFrame:
-    """Rows of ml.churn_scores: probability, band and up to three reasons per customer."""
+def score(con: duckdb.DuckDBPyConnection, as_of: date, models_dir: Path) -> dict:
+    """Write ml.churn_scores and ml.clv_predictions for ``as_of`` with the promoted models (one partition).
+
+    Trains first when no model is promoted yet. Returns row counts and the model versions used.
+    """
+    prepare_scoring(con, as_of, models_dir)
+    scores, predictions = score_partition(con, as_of, models_dir)
+    return write_scores(con, as_of, scores, predictions)
+
+
+def churn_scores(model, features: pd.DataFrame, as_of: date, version: str,
+                 typical: dict[str, object] | None = None) -> pd.DataFrame:
+    """Rows of ml.churn_scores: probability, band and up to three reasons per customer.
+
+    ``typical``: the reference values of the reasons (default: those of ``features`` itself).
+    """
     probability = churn.predict(model, features)
-    contributions = group_contributions(partial(churn.predict, model), features)
+    contributions = group_contributions(partial(churn.predict, model), features, typical)
     return pd.DataFrame({
         "customer_id": features.index.astype(str),
         "as_of_date": as_of,
         "churn_probability": probability,
         "risk_band": [risk_band(p) for p in probability],
-        "top_reasons": top_reasons(contributions, features).to_numpy(),
+        "top_reasons": top_reasons(contributions, features, typical=typical).to_numpy(),
         "model_version": version,
     })
 

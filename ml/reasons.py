@@ -38,12 +38,14 @@ def typical_values(features: pd.DataFrame) -> dict[str, object]:
     return out
 
 
-def group_contributions(predict: Callable[[pd.DataFrame], np.ndarray], features: pd.DataFrame) -> pd.DataFrame:
+def group_contributions(predict: Callable[[pd.DataFrame], np.ndarray], features: pd.DataFrame,
+                        typical: dict[str, object] | None = None) -> pd.DataFrame:
     """Customers x groups: p(actual) - p(group set to the population's typical value).
 
     ``predict`` maps a feature frame to churn probabilities (e.g. ``partial(ml.churn.predict, model)``).
+    ``typical``: the population's reference values when ``features`` is only a slice of it.
     """
-    ref = typical_values(features)
+    ref = typical if typical is not None else typical_values(features)
     base = predict(features[FEATURES])
     copies = []
     for cols in FEATURE_GROUPS.values():
@@ -155,9 +157,10 @@ def describe(group: str, row: pd.Series, typical: dict[str, object]) -> str | No
 
 
 def top_reasons(contributions: pd.DataFrame, features: pd.DataFrame,
-                max_reasons: int = MAX_REASONS, min_contribution: float = MIN_CONTRIBUTION) -> pd.Series:
+                max_reasons: int = MAX_REASONS, min_contribution: float = MIN_CONTRIBUTION,
+                typical: dict[str, object] | None = None) -> pd.Series:
     """Per customer, up to ``max_reasons`` reason texts (largest upward contribution first), joined by ' | '."""
-    typical = typical_values(features)
+    typical = typical if typical is not None else typical_values(features)
     groups = np.array(contributions.columns)
     values = contributions.to_numpy()
     order = np.argsort(-values, axis=1, kind="stable")

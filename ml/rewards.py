@@ -32,6 +32,7 @@ import pandas as pd
 import yaml
 
 from ml import store
+from ml.partitions import in_partition
 
 log = logging.getLogger(__name__)
 
@@ -350,21 +351,35 @@ def write_eligibility(con: duckdb.DuckDBPyConnection, frame: pd.DataFrame, as_of
     return store.replace_slice(con, "reward_eligibility", frame[COLUMNS], "as_of_date = ?", [as_of])
 
 
-def build_reward_eligibility(con: duckdb.DuckDBPyConnection, as_of: date, rules_path: Path = DEFAULT_RULES) -> dict:
-    """Compute and write ml.reward_eligibility for ``as_of``; return a summary of what was written.
+def reward_candidates(con: duckdb.DuckDBPyConnection, as_of: date, partition: int = 0, partitions: int = 1,
+                      rules_path: Path = DEFAULT_RULES) -> pd.DataFrame:
+    """Steps 1-5 for the customers of one hash partition: one best reward per customer, control flagged.
 
-    Summary keys: as_of_date, rows (written, control included), by_reward_type (contacted rows per reward type),
-    control_count, control_by_reward_type, total_cost (contacted rows only), budget_cny, excluded_by_budget.
+    Everything here depends on the customer alone, so partitions can run apart (read-only); the budget
+    (step 6) is global and runs once over all partitions' rows in ``allocate``.
     """
     rules = load_rules(rules_path)
     customers = load_customers(con, as_of)
+    customers = customers[in_partition(customers["customer_id"], partition, partitions)].reset_index(drop=True)
     parts = [RULE_FUNCTIONS[r.reward_type](con, customers, r, as_of) for r in rules.rules]
     candidates = pd.concat([p for p in parts if not p.empty] or [pd.DataFrame(columns=CANDIDATE_COLUMNS)],
                            ignore_index=True)
     candidates = consent_filter(candidates, customers)
     candidates = add_expected_value(candidates, customers, rules.uplift)
     best = best_per_customer(candidates, [r.reward_type for r in rules.rules])
-    best = assign_control(best, rules.control_share, rules.control_salt, as_of)
+    return assign_control(best, rules.control_share, rules.control_salt, as_of)
+
+
+def allocate(con: duckdb.DuckDBPyConnection, as_of: date, best: pd.DataFrame,
+             rules_path: Path = DEFAULT_RULES) -> dict:
+    """Step 6 over all customers' best rows, then write ml.reward_eligibility for ``as_of``; return a summary.
+
+    Summary keys: as_of_date, rows (written, control included), by_reward_type (contacted rows per reward type),
+    control_count, control_by_reward_type, total_cost (contacted rows only), budget_cny, excluded_by_budget.
+    """
+    rules = load_rules(rules_path)
+    # The same rows in the same order whatever the partitioning: the greedy budget then funds the same rows.
+    best = best.sort_values("customer_id", kind="mergesort").reset_index(drop=True)
     final = apply_budget(best, rules.budget_cny)
     final["as_of_date"] = as_of
     final["cost"] = final["cost"].astype(float)
@@ -385,3 +400,8 @@ def build_reward_eligibility(con: duckdb.DuckDBPyConnection, as_of: date, rules_
     }
     log.info("%s: %s", TABLE, summary)
     return summary
+
+
+def build_reward_eligibility(con: duckdb.DuckDBPyConnection, as_of: date, rules_path: Path = DEFAULT_RULES) -> dict:
+    """Compute and write ml.reward_eligibility for ``as_of`` in one go (one partition); see ``allocate``."""
+    return allocate(con, as_of, reward_candidates(con, as_of, rules_path=rules_path), rules_path)

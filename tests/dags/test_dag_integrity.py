@@ -24,6 +24,7 @@ for dag_id, dag in bag.dags.items():
         "params": sorted(dag.params.keys()),
         "outlets": {t.task_id: [a.name for a in t.outlets] for t in dag.tasks if t.outlets},
         "schedule_assets": [a.name for a in getattr(getattr(dag.timetable, "asset_condition", None), "objects", [])],
+        "mapped": sorted(t.task_id for t in dag.tasks if t.is_mapped),
         "modules": sorted(m for m in __import__("sys").modules if m.split(".")[0] in
                           ("pandas", "great_expectations", "sklearn", "duckdb", "dbt")),
     }
@@ -44,8 +45,10 @@ def test_dags_import_without_errors_and_follow_conventions(airflow_home):
     bag = _dagbag(airflow_home)
     assert bag["errors"] == {}
     daily = bag["dags"]["loyalist_daily"]
-    assert daily["tasks"] == ["check_freshness", "dbt_build", "ingest", "publish", "rewards",
-                              "score", "validate_outputs", "validate_raw"]
+    assert daily["tasks"] == ["check_freshness", "collect_scores", "dbt_build", "ingest", "partitions",
+                              "prepare_scoring", "publish", "reward_candidates", "rewards", "score",
+                              "validate_outputs", "validate_raw"]
+    assert daily["mapped"] == ["reward_candidates", "score"]  # one task per hash partition of customers
     assert "loyalist" in daily["tags"]
     assert daily["catchup"] is False and daily["max_active_runs"] == 1
     assert all(r >= 1 for r in daily["retries"])

@@ -1,0 +1,121 @@
+"""Scoring and reward eligibility on hash partitions of customers (the DAG maps one task per partition).
+
+DuckDB has a single writer: a file being written cannot be opened by another process at all, and mapped
+tasks on the LocalExecutor or Celery run as parallel processes. So the steps are split by who writes:
+
+1. ``prepare_scoring`` (one task, writer): make sure promoted models exist (trains when none is; that
+   writes ml.model_evaluations), clear the run's partition folder.
+2. ``score_partition`` (one task per partition, read-only, in parallel): score the partition's customers
+   and write them to Parquet under ``<data_dir>/partitions/<as_of>/``.
+3. ``collect_scores`` (one task, writer): replace the as_of slice of ml.churn_scores / ml.clv_predictions
+   with all partitions' rows in one transaction.
+4. ``reward_partition`` (per partition, read-only): rules, consent, expected value, best reward and the
+   control flag for the partition's customers -> Parquet.
+5. ``collect_rewards`` (one task, writer): the budget is global (greedy over every customer), so it is
+   allocated here over all partitions' rows, then ml.reward_eligibility is written.
+
+The tables are identical to the one-partition run (``ml.pipeline.score``, ``ml.rewards.build_reward_eligibility``);
+tests/ml/test_partitioned.py compares them.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import date
+from pathlib import Path
+
+import pandas as pd
+
+from loyalist.config import Settings
+from loyalist.pipeline import ScoringUnavailable, models_dir
+from loyalist.warehouse import connect
+
+log = logging.getLogger(__name__)
+
+
+class MissingPartitionError(RuntimeError):
+    """A collect step found fewer partition files than partitions: a partition task did not finish."""
+
+
+class InconsistentPartitionsError(RuntimeError):
+    """The partitions' rows cannot be combined (they were scored with different models)."""
+
+
+def partition_dir(settings: Settings, as_of: date) -> Path:
+    return settings.data_dir / "partitions" / as_of.isoformat()
+
+
+def _part_file(settings: Settings, as_of: date, kind: str, partition: int, partitions: int) -> Path:
+    return partition_dir(settings, as_of) / f"{kind}-{partition:04d}-of-{partitions:04d}.parquet"
+
+
+def _write_part(frame: pd.DataFrame, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    frame.to_parquet(tmp, index=False)
+    tmp.replace(path)  # a retried or killed task never leaves half a file under the final name
+
+
+def _read_parts(settings: Settings, as_of: date, kind: str, partitions: int) -> pd.DataFrame:
+    paths = [_part_file(settings, as_of, kind, i, partitions) for i in range(partitions)]
+    missing = [p.name for p in paths if not p.exists()]
+    if missing:
+        raise MissingPartitionError(f"{kind}: partition files missing in {paths[0].parent}: {missing}")
+    return pd.concat([pd.read_parquet(p) for p in paths], ignore_index=True)
+
+
+def prepare_scoring(settings: Settings, as_of: date) -> dict[str, str]:
+    """Promoted model versions to score with (training first if needed); raises ScoringUnavailable."""
+    import shutil
+
+    from ml.config import NotEnoughHistoryError
+    from ml.pipeline import NoPromotedModelError, prepare_scoring
+
+    shutil.rmtree(partition_dir(settings, as_of), ignore_errors=True)
+    with connect(settings) as con:
+        try:
+            return prepare_scoring(con, as_of, models_dir(settings))
+        except (NotEnoughHistoryError, NoPromotedModelError) as exc:
+            log.warning("scoring skipped: %s", exc)
+            raise ScoringUnavailable(str(exc)) from exc
+
+
+def score_partition(settings: Settings, as_of: date, partition: int, partitions: int) -> dict:
+    from ml.pipeline import score_partition
+
+    with connect(settings, read_only=True) as con:
+        scores, predictions = score_partition(con, as_of, models_dir(settings), partition, partitions)
+    _write_part(scores, _part_file(settings, as_of, "churn_scores", partition, partitions))
+    _write_part(predictions, _part_file(settings, as_of, "clv_predictions", partition, partitions))
+    return {"partition": partition, "partitions": partitions, "customers": len(scores)}
+
+
+def collect_scores(settings: Settings, as_of: date, partitions: int) -> dict:
+    from ml.pipeline import write_scores
+
+    scores = _read_parts(settings, as_of, "churn_scores", partitions)
+    predictions = _read_parts(settings, as_of, "clv_predictions", partitions)
+    for frame in (scores, predictions):
+        if frame["model_version"].nunique() > 1:  # a model was promoted while the partitions ran
+            raise InconsistentPartitionsError(f"partitions were scored with different models "
+                                              f"{sorted(frame['model_version'].unique())}: rerun prepare_scoring")
+    with connect(settings) as con:
+        return write_scores(con, as_of, scores, predictions)
+
+
+def reward_partition(settings: Settings, as_of: date, partition: int, partitions: int) -> dict:
+    from ml.rewards import reward_candidates
+
+    with connect(settings, read_only=True) as con:
+        best = reward_candidates(con, as_of, partition, partitions)
+    _write_part(best, _part_file(settings, as_of, "rewards", partition, partitions))
+    return {"partition": partition, "partitions": partitions, "candidates": len(best)}
+
+
+def collect_rewards(settings: Settings, as_of: date, partitions: int) -> dict:
+    from ml.rewards import allocate
+
+    best = _read_parts(settings, as_of, "rewards", partitions)
+    with connect(settings) as con:
+        summary = allocate(con, as_of, best)
+    return {**summary, "as_of_date": as_of.isoformat()}

@@ -1,6 +1,7 @@
 """loyalist_daily: one day of customer data from landing files to validated, published marts.
 
-ingest -> check_freshness -> validate_raw -> dbt_build -> score -> rewards -> validate_outputs -> publish
+ingest -> check_freshness -> validate_raw -> classify_feedback -> dbt_build -> score -> rewards -> validate_outputs
+-> publish
 (write-audit-publish: readers only ever see a copy that passed every gate). Each task is idempotent: a rerun
 of the same data interval replaces what the previous attempt wrote. The work lives in
 ``loyalist.pipeline``; this file only orchestrates (no I/O or heavy imports at parse time).
@@ -72,6 +73,13 @@ def loyalist_daily():
             raise _fail_without_retry(exc) from exc
 
     @task
+    def classify_feedback() -> dict:
+        from loyalist.config import get_settings
+        from loyalist.pipeline import classify_feedback
+
+        return classify_feedback(get_settings())
+
+    @task
     def dbt_build(data_interval_start=None) -> str:
         from loyalist.config import get_settings
         from loyalist.pipeline import as_of_date, dbt_build
@@ -121,7 +129,7 @@ def loyalist_daily():
 
     batch = ingest()
     gates = batch >> check_freshness() >> validate_raw(batch)
-    gates >> dbt_build() >> score() >> rewards() >> validate_outputs() >> publish()
+    gates >> classify_feedback() >> dbt_build() >> score() >> rewards() >> validate_outputs() >> publish()
 
 
 loyalist_daily()

@@ -84,6 +84,19 @@ def churn_after_days(project_dir: Path = DBT_PROJECT_DIR) -> int:
     return days
 
 
+def dbt_var(name: str, default: float, project_dir: Path = DBT_PROJECT_DIR) -> float:
+    """A numeric business threshold from dbt_project.yml vars (their one home), else ``default`` (logged)."""
+    path = project_dir / "dbt_project.yml"
+    try:
+        value = ((yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("vars") or {}).get(name)
+    except OSError:
+        value = None
+    if value is None:
+        log.warning("dbt var %s not found in %s: using %s", name, path, default)
+        return default
+    return float(value)
+
+
 @dataclass(frozen=True)
 class CutoffPlan:
     """Cutoffs of one run. Every label window is [cutoff, cutoff + churn_days)."""

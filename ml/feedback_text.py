@@ -54,6 +54,7 @@ class Classification:
 class Lexicon:
     version: str
     topic_dimension: dict[str, str]
+    topic_label: dict[str, str]
     topic_words: dict[str, dict[str, list[str]]]  # topic -> language -> words
     weak_words: dict[str, dict[str, list[str]]]  # topic -> language -> words that count only alone
     sentiment_words: dict[str, dict[str, int]]  # language -> word -> +1 / -1
@@ -76,6 +77,7 @@ def load_lexicon(path: Path = LEXICON_PATH) -> Lexicon:
     return Lexicon(
         version=hashlib.sha256(raw).hexdigest()[:12],
         topic_dimension={t: spec["dimension"] for t, spec in y["topics"].items()},
+        topic_label={**{t: spec.get("label", t) for t, spec in y["topics"].items()}, OTHER: "other matters"},
         topic_words={t: {lang: [str(w) for w in spec[lang]] for lang in langs} for t, spec in y["topics"].items()},
         weak_words={t: {lang: [str(w) for w in spec.get(f"weak_{lang}", [])] for lang in ("zh", "en")}
                     for t, spec in y["topics"].items()},
@@ -285,6 +287,19 @@ class FeedbackClassifier:
 
     def dimension(self, topic: str) -> str | None:
         return self.lexicon.topic_dimension.get(topic)
+
+
+_DEFAULT: FeedbackClassifier | None = None
+
+
+def default_classifier() -> FeedbackClassifier:
+    """One shared classifier with the repo's lexicon; jieba's cache in the data dir (``<data>/cache/jieba``)."""
+    global _DEFAULT
+    if _DEFAULT is None:
+        from loyalist.config import get_settings
+
+        _DEFAULT = FeedbackClassifier(cache_dir=get_settings().data_dir / "cache" / "jieba")
+    return _DEFAULT
 
 
 # --------------------------------------------------------------------------------------------------

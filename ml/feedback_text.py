@@ -390,15 +390,16 @@ def classify_new_feedback(con: duckdb.DuckDBPyConnection, classifier: FeedbackCl
 
 
 def main() -> None:  # pragma: no cover - a report for docs/feedback.md
+    """``python -m ml.feedback_text [test|dev] [jieba cache dir]``: the metrics of one half of the sample."""
     import sys
 
     classifier = FeedbackClassifier(cache_dir=Path(sys.argv[2]) if len(sys.argv) > 2 else None)
     labelled = load_labelled()
     split = sys.argv[1] if len(sys.argv) > 1 else "test"
     topics, sentiment = evaluate(classifier, labelled[labelled["split"] == split])
-    print(topics.round(3).to_markdown(index=False))
+    print(topics.round(3).to_string(index=False))
     print()
-    print(sentiment.round(3).to_markdown(index=False))
+    print(sentiment.round(3).to_string(index=False))
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import date, timedelta
+from functools import cache
 from pathlib import Path
 
 import yaml
@@ -84,13 +85,19 @@ def churn_after_days(project_dir: Path = DBT_PROJECT_DIR) -> int:
     return days
 
 
+@cache
+def _dbt_vars(path: Path) -> dict:
+    """The vars of a dbt_project.yml, read once per process (features and reasons ask per cutoff and row)."""
+    try:
+        return (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("vars") or {}
+    except OSError:
+        return {}
+
+
 def dbt_var(name: str, default: float, project_dir: Path = DBT_PROJECT_DIR) -> float:
     """A numeric business threshold from dbt_project.yml vars (their one home), else ``default`` (logged)."""
     path = project_dir / "dbt_project.yml"
-    try:
-        value = ((yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("vars") or {}).get(name)
-    except OSError:
-        value = None
+    value = _dbt_vars(path).get(name)
     if value is None:
         log.warning("dbt var %s not found in %s: using %s", name, path, default)
         return default

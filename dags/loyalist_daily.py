@@ -1,7 +1,7 @@
 """loyalist_daily: one day of customer data from landing files to validated, published marts.
 
-ingest -> check_freshness -> validate_raw -> dbt_build -> prepare_scoring -> score[partition] -> collect_scores
--> reward_candidates[partition] -> rewards -> validate_outputs -> publish
+ingest -> check_freshness -> validate_raw -> classify_feedback -> dbt_build -> prepare_scoring
+-> score[partition] -> collect_scores -> reward_candidates[partition] -> rewards -> validate_outputs -> publish
 (write-audit-publish: readers only ever see a copy that passed every gate). Each task is idempotent: a rerun
 of the same data interval replaces what the previous attempt wrote. The work lives in
 ``loyalist.pipeline``; this file only orchestrates (no I/O or heavy imports at parse time).
@@ -72,6 +72,13 @@ def loyalist_daily():
             return validate_raw_batch(get_settings(), batch["batch_id"], data_interval_end)
         except DataQualityError as exc:
             raise _fail_without_retry(exc) from exc
+
+    @task
+    def classify_feedback() -> dict:
+        from loyalist.config import get_settings
+        from loyalist.pipeline import classify_feedback
+
+        return classify_feedback(get_settings())
 
     @task
     def dbt_build(data_interval_start=None) -> str:
@@ -162,7 +169,7 @@ def loyalist_daily():
     parts = partitions()
     scored = score.partial(parts=parts).expand(partition=parts)
     candidates = reward_candidates.partial(parts=parts).expand(partition=parts)
-    gates >> dbt_build() >> prepare_scoring() >> scored >> collect_scores(parts) >> candidates
+    gates >> classify_feedback() >> dbt_build() >> prepare_scoring() >> scored >> collect_scores(parts) >> candidates
     candidates >> rewards(parts) >> validate_outputs() >> publish()
 
 

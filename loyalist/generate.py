@@ -619,7 +619,36 @@ def make_feedback(rng: np.random.Generator, cfg: GeneratorConfig, p: Persons, or
                        "status": np.full(resolves.sum(), "resolved"),
                        "first_response_at": first_resp[resolves], "resolved_at": resolved[resolves],
                        "updated_at": resolved[resolves]}, schema=schema)
-    return pa.concat_tables([opened, closed])
+    reopened, reclosed = _reopened_complaints(np.random.default_rng([cfg.seed, p.chunk + 1, REOPEN_STREAM]),
+                                              closed, end_s, schema)
+    return pa.concat_tables([opened, closed, reopened, reclosed])
+
+
+# Reopens draw from their own random stream so that adding them changed no other row of any entity.
+REOPEN_STREAM = 6
+REOPEN_SHARE = 0.06  # of resolved complaints, the customer writes back and the complaint is open again
+RE_RESOLVE_SHARE = 0.7  # of reopened complaints, resolved again (the rest stay open)
+
+
+def _reopened_complaints(rng: np.random.Generator, closed: pa.Table, end_s: np.datetime64,
+                         schema: pa.Schema) -> tuple[pa.Table, pa.Table]:
+    """Re-sent versions of some resolved complaints: open again (days later), then often resolved again."""
+    m = len(closed)
+    resolved = closed["resolved_at"].to_numpy(zero_copy_only=False)
+    reopened_at = resolved + (rng.uniform(0.1, 1, m) * rng.exponential(4, m) * 86400).astype("timedelta64[s]")
+    again_at = reopened_at + (rng.exponential(2, m) * 86400).astype("timedelta64[s]")
+    reopens = (rng.random(m) < REOPEN_SHARE) & (reopened_at <= end_s)
+    re_resolves = reopens & (rng.random(m) < RE_RESOLVE_SHARE) & (again_at <= end_s)
+    keep = [c for c in schema.names if c not in ("status", "resolved_at", "updated_at")]
+    reopened = closed.filter(pa.array(reopens)).select(keep)
+    reopened = pa.table({**{c: reopened[c] for c in keep}, "status": np.full(reopens.sum(), "open"),
+                         "resolved_at": pa.array(np.full(reopens.sum(), np.datetime64("NaT", "s")),
+                                                 mask=np.ones(reopens.sum(), bool)),
+                         "updated_at": reopened_at[reopens]}, schema=schema)
+    reclosed = closed.filter(pa.array(re_resolves)).select(keep)
+    reclosed = pa.table({**{c: reclosed[c] for c in keep}, "status": np.full(re_resolves.sum(), "resolved"),
+                         "resolved_at": again_at[re_resolves], "updated_at": again_at[re_resolves]}, schema=schema)
+    return reopened, reclosed
 
 
 def make_consent_events(rng: np.random.Generator, cfg: GeneratorConfig, p: Persons,

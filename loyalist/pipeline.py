@@ -170,6 +170,20 @@ def validate_outputs(settings: Settings, as_of: date) -> list[str]:
     return descriptions
 
 
+def classify_feedback(settings: Settings) -> dict:
+    """Classify new or changed feedback texts into ``ml.feedback_classified`` (topics, 4C, sentiment).
+
+    Incremental by (feedback_id, updated_at) and idempotent; jieba's dictionary cache lives in the data dir.
+    """
+    from ml.feedback_text import FeedbackClassifier, classify_new_feedback
+
+    with connect(settings) as con:
+        if "raw.feedback" not in _existing_tables(con):
+            log.info("no raw.feedback yet: nothing to classify")
+            return {"feedback_versions": 0, "topic_rows": 0}
+        return classify_new_feedback(con, FeedbackClassifier(cache_dir=settings.data_dir / "cache" / "jieba"))
+
+
 def dbt_command(settings: Settings, *args: str) -> list[str]:
     dbt = Path(sys.executable).with_name("dbt")
     return [str(dbt) if dbt.exists() else "dbt", *args, "--project-dir", str(settings.dbt_project_dir),

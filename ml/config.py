@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import date, timedelta
+from functools import cache
 from pathlib import Path
 
 import yaml
@@ -82,6 +83,25 @@ def churn_after_days(project_dir: Path = DBT_PROJECT_DIR) -> int:
     if days <= 0:
         raise ValueError(f"dbt var {CHURN_VAR} must be a positive number of days, got {value!r}")
     return days
+
+
+@cache
+def _dbt_vars(path: Path) -> dict:
+    """The vars of a dbt_project.yml, read once per process (features and reasons ask per cutoff and row)."""
+    try:
+        return (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("vars") or {}
+    except OSError:
+        return {}
+
+
+def dbt_var(name: str, default: float, project_dir: Path = DBT_PROJECT_DIR) -> float:
+    """A numeric business threshold from dbt_project.yml vars (their one home), else ``default`` (logged)."""
+    path = project_dir / "dbt_project.yml"
+    value = _dbt_vars(path).get(name)
+    if value is None:
+        log.warning("dbt var %s not found in %s: using %s", name, path, default)
+        return default
+    return float(value)
 
 
 @dataclass(frozen=True)

@@ -41,7 +41,8 @@ class Inputs:
     transactions: pd.DataFrame
     # order_id, category (distinct pairs)
     order_categories: pd.DataFrame | None = None
-    # customer_id, feedback_type, score, status, t_created, t_resolved, t_updated
+    # customer_id, feedback_type, score, status, t_created, t_resolved, t_updated; optional
+    # t_first_response, text, language (the text is classified at feature time: ml.feedback_text)
     feedback: pd.DataFrame | None = None
     # customer_id, t_created, t_updated, t_birth, gender, city_tier, income_band
     profiles: pd.DataFrame | None = None
@@ -143,12 +144,16 @@ def load_inputs(con: duckdb.DuckDBPyConnection) -> Inputs:
     updated = _epoch_days("f.updated_at") if "updated_at" in feedback_cols else "null"
     status = "cast(f.status as varchar)" if "status" in feedback_cols else "null"
     score = "cast(f.score as double)" if "score" in feedback_cols else "null"
+    first_response = _epoch_days("f.first_response_at") if "first_response_at" in feedback_cols else "null"
+    text = "cast(f.feedback_text as varchar)" if "feedback_text" in feedback_cols else "null"
+    language = "cast(f.language as varchar)" if "language" in feedback_cols else "null"
     feedback = _optional(
         con, "feedback",
         {"staging.stg_crm__feedback": {"account_key", "feedback_type", "created_at"}, **accounts_map},
         f"select a.customer_id, cast(f.feedback_type as varchar) as feedback_type, {score} as score, "
         f"{status} as status, {_epoch_days('f.created_at')} as t_created, {resolved} as t_resolved, "
-        f"{updated} as t_updated "
+        f"{updated} as t_updated, {first_response} as t_first_response, {text} as text, "
+        f"{language} as language "
         "from staging.stg_crm__feedback f join intermediate.int_customer_accounts_resolved a using (account_key) "
         "where f.created_at is not null order by 1, 5, 2")
     profile_cols = table_columns(con, "staging", "stg_crm__customers")

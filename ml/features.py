@@ -16,7 +16,7 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
-from ml.config import WINDOWS
+from ml.config import WINDOWS, dbt_var
 from ml.data import Inputs, days
 
 # Feature groups: the unit of the reasons (ml.reasons) and of the docs. Order matters only for ties.
@@ -31,12 +31,15 @@ FEATURE_GROUPS: dict[str, list[str]] = {
     "discounts": ["discount_share_365", "discount_rate_365"],
     "breadth": ["channels_365", "categories_365"],
     "points": ["points_earned_365", "points_redeemed_365", "points_balance"],
-    "complaints": ["complaints_90", "complaints_365", "open_complaints", "open_complaint_days"],
-    "satisfaction": ["nps_latest", "csat_mean_365", "review_mean_365", "low_scores_90"],
+    "complaints": ["complaints_90", "complaints_365", "open_complaints", "open_complaint_days", "late_complaints_365"],
+    "satisfaction": ["nps_latest", "nps_detractor", "csat_latest", "csat_mean_365", "review_mean_365", "low_scores_90"],
+    # what the customer's negative texts (last 365 days) were about, by 4C dimension (ml.feedback_text)
+    "feedback_topics": ["negative_value_365", "negative_cost_365", "negative_convenience_365",
+                        "negative_communication_365", "latest_negative_topic", "latest_negative_unresolved"],
     "tenure": ["tenure_days", "days_since_first_order"],
     "profile": ["age_years", "city_tier", "gender", "income_band"],
 }
-CATEGORICAL_FEATURES = ["gender", "income_band"]
+CATEGORICAL_FEATURES = ["gender", "income_band", "latest_negative_topic"]
 FEATURES = [f for group in FEATURE_GROUPS.values() for f in group]
 NUMERIC_FEATURES = [f for f in FEATURES if f not in CATEGORICAL_FEATURES]
 FEATURE_TO_GROUP = {f: g for g, fs in FEATURE_GROUPS.items() for f in fs}
@@ -171,15 +174,22 @@ def compute_features(inputs: Inputs, cutoff: date, population_days: int) -> pd.D
 
 
 def _feedback_features(f: pd.DataFrame, feedback: pd.DataFrame | None, ids: pd.Index, c: float) -> None:
-    cols = FEATURE_GROUPS["complaints"] + FEATURE_GROUPS["satisfaction"]
+    cols = FEATURE_GROUPS["complaints"] + FEATURE_GROUPS["satisfaction"] + FEATURE_GROUPS["feedback_topics"]
     if feedback is None:
         for col in cols:
             f[col] = np.nan
+        f["latest_negative_topic"] = None
         return
     fb = feedback[(feedback["t_created"] < c) & feedback["customer_id"].isin(ids)]
     nps = fb[(fb["feedback_type"] == "nps") & fb["score"].notna()].sort_values(["customer_id", "t_created"],
                                                                                kind="stable")
     f["nps_latest"] = nps.groupby("customer_id")["score"].last().reindex(ids)
+    # threshold from dbt (satisfaction marts): the one place it lives
+    f["nps_detractor"] = (f["nps_latest"] <= dbt_var("nps_detractor_max_score", 6)).astype(float).where(
+        f["nps_latest"].notna())
+    csat = fb[(fb["feedback_type"] == "csat") & fb["score"].notna()].sort_values(["customer_id", "t_created"],
+                                                                                 kind="stable")
+    f["csat_latest"] = csat.groupby("customer_id")["score"].last().reindex(ids)
     last_year = fb[fb["t_created"] >= c - 365]
     for kind in ("csat", "review"):
         scored = last_year[(last_year["feedback_type"] == kind) & last_year["score"].notna()]
@@ -191,14 +201,70 @@ def _feedback_features(f: pd.DataFrame, feedback: pd.DataFrame | None, ids: pd.I
     complaints = fb[fb["feedback_type"] == "complaint"]
     f["complaints_90"] = _count(complaints[complaints["t_created"] >= c - 90], ids)
     f["complaints_365"] = _count(complaints[complaints["t_created"] >= c - 365], ids)
-    # Resolved before the cutoff? Only by timestamps. A 'resolved' status without resolved_at counts as
-    # resolved at updated_at (the latest version's time, never earlier than the real resolution).
+    resolved_t = _resolved_time(complaints)
+    is_open = ~(resolved_t < c)
+    open_ = complaints[is_open]
+    f["open_complaints"] = _count(open_, ids)
+    f["open_complaint_days"] = (c - open_.groupby("customer_id")["t_created"].min()).reindex(ids).fillna(0.0)
+    late = _late(complaints, resolved_t, c) & (complaints["t_created"] >= c - 365)
+    f["late_complaints_365"] = _count(complaints[late], ids)
+    _topic_features(f, last_year, is_open.reindex(last_year.index, fill_value=False), ids)
+
+
+def _resolved_time(complaints: pd.DataFrame) -> pd.Series:
+    """When each complaint was resolved, by timestamps only (never by its current status).
+
+    A 'resolved' status without resolved_at counts as resolved at updated_at (the latest version's
+    time, never earlier than the real resolution).
+    """
     resolved_t = complaints["t_resolved"].copy()
     no_time = resolved_t.isna() & (complaints["status"] == "resolved")
     resolved_t[no_time] = complaints.loc[no_time, "t_updated"]
-    open_ = complaints[~(resolved_t < c)]
-    f["open_complaints"] = _count(open_, ids)
-    f["open_complaint_days"] = (c - open_.groupby("customer_id")["t_created"].min()).reindex(ids).fillna(0.0)
+    return resolved_t
+
+
+def _late(complaints: pd.DataFrame, resolved_t: pd.Series, c: float) -> pd.Series:
+    """Complaints that breached a service level (dbt vars complaint_*_sla_hours) as known at the cutoff."""
+    first_sla = dbt_var("complaint_first_response_sla_hours", 24) / 24.0
+    resolve_sla = dbt_var("complaint_resolution_sla_hours", 72) / 24.0
+    created = complaints["t_created"]
+    responded = complaints.get("t_first_response", pd.Series(np.nan, index=complaints.index))
+    responded = responded.where(responded < c)  # a response after the cutoff is not known yet
+    resolved = resolved_t.where(resolved_t < c)
+    late_response = (responded.fillna(c) - created) > first_sla
+    late_resolution = (resolved.fillna(c) - created) > resolve_sla
+    return late_response | late_resolution
+
+
+def _topic_features(f: pd.DataFrame, last_year: pd.DataFrame, is_open: pd.Series, ids: pd.Index) -> None:
+    """Negative texts per 4C dimension, the latest negative text's topic and whether it is an open complaint."""
+    from ml.feedback_text import default_classifier
+
+    dims = {"value": "negative_value_365", "cost": "negative_cost_365", "convenience": "negative_convenience_365",
+            "communication": "negative_communication_365"}
+    has_text = last_year.get("text", pd.Series(None, index=last_year.index, dtype=object)).notna()
+    texts = last_year[has_text]
+    if texts.empty:
+        for col in dims.values():
+            f[col] = 0.0 if "text" in last_year.columns else np.nan
+        f["latest_negative_topic"] = None
+        f["latest_negative_unresolved"] = 0.0 if "text" in last_year.columns else np.nan
+        return
+    classifier = default_classifier()
+    results = classifier.classify_many(texts["text"], texts.get("language", pd.Series(None, index=texts.index)))
+    negative = texts.assign(topic=[r.topics[0] for r in results], topics=[r.topics for r in results],
+                            open_complaint=is_open.reindex(texts.index).fillna(False).to_numpy()
+                            & (texts["feedback_type"] == "complaint").to_numpy())
+    negative = negative[[r.sentiment == "negative" for r in results]]
+    long = negative[["customer_id", "topics"]].explode("topics")
+    long["dimension"] = long["topics"].map(classifier.dimension)
+    for dim, col in dims.items():
+        per_item = long[long["dimension"] == dim].reset_index().drop_duplicates("index")
+        f[col] = _count(per_item, ids)
+    latest = negative.sort_values(["customer_id", "t_created"], kind="stable").groupby("customer_id").last()
+    f["latest_negative_topic"] = latest["topic"].reindex(ids).astype(object).where(
+        latest["topic"].reindex(ids).notna(), None)
+    f["latest_negative_unresolved"] = latest["open_complaint"].astype(float).reindex(ids).fillna(0.0)
 
 
 def _profile_features(f: pd.DataFrame, profiles: pd.DataFrame | None, ids: pd.Index, c: float) -> None:

@@ -13,11 +13,14 @@ from the customer's own feature values by the group's template.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import cache
 
 import numpy as np
 import pandas as pd
 
+from ml.config import dbt_var
 from ml.features import CATEGORICAL_FEATURES, FEATURE_GROUPS, FEATURES
+from ml.feedback_text import load_lexicon
 
 MAX_REASONS = 3
 MIN_CONTRIBUTION = 0.01  # probability points
@@ -124,7 +127,11 @@ def describe(group: str, row: pd.Series, typical: dict[str, object]) -> str | No
                 f"({_n(g('points_redeemed_365') or 0)} redeemed in the last 365 days)")
     if group == "complaints":
         if g("open_complaints") > 0:
-            return f"complaint open {_n(g('open_complaint_days'))} days"
+            late = g("open_complaint_days") * 24 > dbt_var("complaint_resolution_sla_hours", 72)
+            return f"complaint open {_n(g('open_complaint_days'))} days" + (" (past the resolution target)" if late
+                                                                           else "")
+        if g("late_complaints_365") > 0:
+            return f"{_plural(g('late_complaints_365'), 'complaint')} handled late in the last 365 days"
         if g("complaints_90") > 0:
             return f"{_plural(g('complaints_90'), 'complaint')} in the last 90 days"
         if g("complaints_365") > 0:
@@ -133,6 +140,8 @@ def describe(group: str, row: pd.Series, typical: dict[str, object]) -> str | No
     if group == "satisfaction":
         if g("low_scores_90") > 0:
             return f"{_plural(g('low_scores_90'), 'low rating')} (1-2 of 5) in the last 90 days"
+        if g("nps_detractor") == 1:
+            return f"NPS detractor (latest answer {_n(g('nps_latest'))} of 10)"
         if pd.notna(g("nps_latest")):
             return f"latest NPS answer {_n(g('nps_latest'))} of 10"
         if pd.notna(g("csat_mean_365")):
@@ -140,6 +149,8 @@ def describe(group: str, row: pd.Series, typical: dict[str, object]) -> str | No
         if pd.notna(g("review_mean_365")):
             return f"average review {g('review_mean_365'):.1f} of 5"
         return None
+    if group == "feedback_topics":
+        return _topic_reason(row)
     if group == "tenure":
         if pd.isna(g("tenure_days")):
             return None
@@ -154,6 +165,28 @@ def describe(group: str, row: pd.Series, typical: dict[str, object]) -> str | No
             parts.append(f"income {g('income_band')}")
         return "profile group with higher churn (" + ", ".join(parts) + ")" if parts else None
     raise KeyError(f"no reason template for group {group!r}")
+
+
+_DIMENSIONS = ("value", "cost", "convenience", "communication")
+
+
+@cache
+def _topic_labels() -> dict[str, str]:
+    return load_lexicon().topic_label
+
+
+def _topic_reason(row: pd.Series) -> str | None:
+    """'complained about delivery, unresolved (3 negative comments in the last 365 days)'."""
+    topic = row.get("latest_negative_topic")
+    if topic is None or (not isinstance(topic, str) and pd.isna(topic)):
+        return None
+    text = f"complained about {_topic_labels().get(topic, topic)}"
+    if row.get("latest_negative_unresolved") == 1:
+        text += ", unresolved"
+    total = sum(row.get(f"negative_{d}_365") or 0 for d in _DIMENSIONS)
+    if total > 1:
+        text += f" ({_n(total)} negative comments in the last 365 days)"
+    return text
 
 
 def top_reasons(contributions: pd.DataFrame, features: pd.DataFrame,

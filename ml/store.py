@@ -43,6 +43,17 @@ TABLES = {
         expires_on date not null,
         is_control boolean not null,
         primary key (customer_id, as_of_date)""",
+    # One row per topic of each classified feedback version (ml/feedback_text.py; 'other' when none).
+    "feedback_classified": """
+        feedback_id varchar not null,
+        updated_at timestamp with time zone not null,
+        topic varchar not null,
+        dimension varchar,
+        sentiment varchar not null,
+        sentiment_score integer not null,
+        language varchar not null,
+        classifier_version varchar not null,
+        primary key (feedback_id, updated_at, topic)""",
     "model_evaluations": """
         model_version varchar not null,
         model_kind varchar not null,
@@ -90,3 +101,30 @@ def replace_slice(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFram
         con.unregister(view)
     log.info("ml.%s: replaced slice (%s %s) with %s rows", table, where, params, len(frame))
     return len(frame)
+
+
+def replace_rows(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame, key: list[str],
+                 stale_where: str, params: list) -> int:
+    """Delete rows matching ``stale_where`` and the rows sharing a ``key`` with ``frame``, insert ``frame``.
+
+    One transaction (an incremental upsert): returns how many rows ``stale_where`` removed.
+    """
+    ensure_tables(con)
+    columns = [line.split()[0] for line in TABLES[table].strip().splitlines() if not line.strip().startswith("primary")]
+    view = f"_ml_{table}_rows"
+    con.register(view, frame[columns])
+    try:
+        con.execute("begin transaction")
+        try:
+            stale = con.execute(f"select count(*) from ml.{table} where {stale_where}", params).fetchone()[0]
+            con.execute(f"delete from ml.{table} where {stale_where}", params)
+            match = " and ".join(f"t.{k} = v.{k}" for k in key)
+            con.execute(f"delete from ml.{table} t where exists (select 1 from {view} v where {match})")
+            con.execute(f"insert into ml.{table} ({', '.join(columns)}) select {', '.join(columns)} from {view}")
+            con.execute("commit")
+        except Exception:
+            con.execute("rollback")
+            raise
+    finally:
+        con.unregister(view)
+    return stale

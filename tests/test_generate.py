@@ -113,6 +113,23 @@ def test_feedback_is_bilingual_and_complaints_get_resolved(sample):
     assert resolved > 10
 
 
+def test_some_resolved_complaints_are_reopened_and_some_resolved_again(sample):
+    """A reopen is a resolved version followed by a later open version of the same feedback_id."""
+    reopened, resolved_again = sample.execute("""
+        with v as (select feedback_id, status, updated_at,
+                          lag(status) over (partition by feedback_id order by updated_at) as previous,
+                          row_number() over (partition by feedback_id order by updated_at desc) as newest
+                   from feedback where feedback_type = 'complaint'),
+        reopened as (select distinct feedback_id from v where status = 'open' and previous = 'resolved')
+        select count(*), count(*) filter (where feedback_id in (select feedback_id from v
+                                                                 where newest = 1 and status = 'resolved'))
+        from reopened""").fetchone()
+    complaints = sample.execute("select count(distinct feedback_id) from feedback "
+                                "where feedback_type = 'complaint'").fetchone()[0]
+    assert 0.01 * complaints < reopened < 0.15 * complaints
+    assert 0 < resolved_again < reopened
+
+
 def test_chunked_parallel_generation_equals_sequential_and_ids_stay_unique(tmp_path):
     cfg = GeneratorConfig(customers=250, days=20, seed=9, end_date=date(2025, 1, 20), chunk_size=100)
     generate(cfg, tmp_path / "seq", workers=1)

@@ -23,3 +23,9 @@
     {%- set as_of = modules.datetime.date.fromisoformat(as_of_date()) -%}
     {{ return((as_of + modules.datetime.timedelta(days=days | int)).isoformat()) }}
 {%- endmacro %}
+
+
+{#- Hours (fractional) from `start_ts` to `end_ts`, two timestamps with time zone. -#}
+{% macro hours_between(start_ts, end_ts) -%}
+    ({{ dbt.datediff(start_ts, end_ts, 'second') }} / 3600.0)
+{%- endmacro %}

@@ -34,7 +34,8 @@ def transactions(*rows: dict) -> pd.DataFrame:
 
 
 def feedback(*rows: dict) -> pd.DataFrame:
-    """Rows with customer_id, type, created (ISO); optional score, status, resolved, updated."""
+    """Rows with customer_id, type, created (ISO); optional score, status, resolved, updated, responded, text,
+    language."""
     out = []
     for r in rows:
         out.append({
@@ -42,6 +43,8 @@ def feedback(*rows: dict) -> pd.DataFrame:
             "status": r.get("status"), "t_created": t(r["created"]),
             "t_resolved": t(r["resolved"]) if r.get("resolved") else np.nan,
             "t_updated": t(r.get("updated", r["created"])),
+            "t_first_response": t(r["responded"]) if r.get("responded") else np.nan,
+            "text": r.get("text"), "language": r.get("language"),
         })
     return pd.DataFrame(out)
 

@@ -163,3 +163,29 @@ def test_labels_use_only_completed_sales_in_the_window():
     assert labels.to_dict() == {"A": 0, "B": 1, "C": 1, "D": 1}
     activity = future_activity(inputs(tx), CUTOFF, 90, ids)
     assert activity.loc["A", "orders"] == 1 and activity.loc["D", "spend"] == -10.0
+
+
+def test_feedback_topic_detractor_and_late_complaint_features_are_point_in_time():
+    tx = transactions({"customer_id": "C", "at": "2025-06-01T00:00:00", "net_amount": 10.0})
+    fb = feedback(
+        {"customer_id": "C", "type": "nps", "score": 5, "created": "2025-05-01T00:00:00"},
+        # answered 30 h after it was made (first-response target 24 h), resolved in 2 days: late
+        {"customer_id": "C", "type": "complaint", "created": "2025-05-10T00:00:00", "status": "resolved",
+         "responded": "2025-05-11T06:00:00", "resolved": "2025-05-12T00:00:00",
+         "text": "退款太慢了，客服也不理人", "language": "zh"},
+        # answered in 2 h, still open at the cutoff (resolved later): open and, after 10 days, late
+        {"customer_id": "C", "type": "complaint", "created": "2025-06-21T00:00:00", "status": "resolved",
+         "responded": "2025-06-21T02:00:00", "resolved": "2025-07-05T00:00:00",
+         "text": "The parcel arrived damaged", "language": "en"},
+        # positive text: no negative topic
+        {"customer_id": "C", "type": "review", "score": 5, "created": "2025-06-01T00:00:00",
+         "text": "Great value, fast delivery", "language": "en"},
+        # after the cutoff: must not count
+        {"customer_id": "C", "type": "complaint", "created": "2025-07-02T00:00:00", "status": "open",
+         "text": "价格太贵了", "language": "zh"},
+    )
+    f = compute_features(inputs(tx, fb), CUTOFF, POP).loc["C"]
+    assert f["nps_detractor"] == 1 and f["csat_latest"] != f["csat_latest"]  # no CSAT answer: NaN
+    assert f["late_complaints_365"] == 2
+    assert (f["negative_convenience_365"], f["negative_communication_365"], f["negative_cost_365"]) == (2, 1, 0)
+    assert f["latest_negative_topic"] == "delivery" and f["latest_negative_unresolved"] == 1

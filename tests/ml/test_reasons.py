@@ -32,7 +32,8 @@ def test_templates_use_the_customers_own_values():
     typical = typical_values(f)
     late = f.loc["LATE"]
     assert describe("recency", late, typical) == "no purchase for 55 days (usually every 20)"
-    assert describe("complaints", f.loc["UPSET"], typical) == "complaint open 12 days"
+    # open longer than the resolution target (dbt var complaint_resolution_sla_hours, 72 h)
+    assert describe("complaints", f.loc["UPSET"], typical) == "complaint open 12 days (past the resolution target)"
     assert describe("complaints", f.loc["STEADY"], typical) is None  # nothing to say: never a reason
 
 
@@ -70,7 +71,7 @@ def test_contributions_come_from_the_model_and_only_upward_ones_become_reasons()
 
     reasons = top_reasons(contrib, f)
     assert reasons["LATE"] == "no purchase for 55 days (usually every 20)"
-    assert reasons["UPSET"] == "complaint open 12 days"  # its recency is below the median: not a reason
+    assert reasons["UPSET"] == "complaint open 12 days (past the resolution target)"  # recency below the median
     assert reasons["STEADY"] == NO_REASON
 
 
@@ -83,3 +84,20 @@ def test_at_most_three_reasons_largest_first():
     assert len(parts) == MAX_REASONS
     assert parts[0].startswith("orders in last 90 days down") and parts[1].startswith("only 7 orders")
     assert parts[2] == "spent ¥200 in the last 90 days (typical customer ¥1,300)"
+
+
+def test_feedback_topic_reason_names_the_topic_and_whether_it_is_unresolved():
+    rows = [*weekly_orders("A", "2025-01-03", 26), *weekly_orders("B", "2025-01-03", 26)]
+    fb = feedback(
+        {"customer_id": "A", "type": "complaint", "created": "2025-06-19T00:00:00", "status": "open",
+         "text": "快递太慢了，等了十天才到", "language": "zh"},
+        {"customer_id": "A", "type": "review", "created": "2025-05-01T00:00:00", "score": 2,
+         "text": "Too expensive for what it is", "language": "en"},
+        {"customer_id": "B", "type": "complaint", "created": "2025-03-01T00:00:00", "status": "resolved",
+         "resolved": "2025-03-02T00:00:00", "text": "The app keeps crashing", "language": "en"},
+    )
+    f = compute_features(inputs(transactions(*rows), fb), CUTOFF, 180)
+    typical = typical_values(f)
+    assert describe("feedback_topics", f.loc["A"], typical) == (
+        "complained about delivery, unresolved (2 negative comments in the last 365 days)")
+    assert describe("feedback_topics", f.loc["B"], typical) == "complained about the app/website"

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from loyalist.config import Settings
 from loyalist.contracts import ENTITIES
+from loyalist.runlog import logged_step
 from loyalist.warehouse import connect
 
 log = logging.getLogger(__name__)
@@ -35,6 +36,7 @@ def as_of_date(interval_start: datetime) -> date:
     return interval_start.date()
 
 
+@logged_step("check_freshness")
 def check_sources_fresh(settings: Settings, end: datetime) -> list[str]:
     """Fail (FreshnessError) when a daily feed has not delivered recently enough."""
     from loyalist.freshness import check_freshness
@@ -44,6 +46,7 @@ def check_sources_fresh(settings: Settings, end: datetime) -> list[str]:
     return [r.describe() for r in results]
 
 
+@logged_step("ingest")
 def ingest_interval(settings: Settings, start: datetime, end: datetime, batch_id: str) -> dict:
     """Pull configured sources into the landing zone, then load the files due for [start, end).
 
@@ -100,6 +103,7 @@ def daily_volumes(con, entities: list[str], day: date, lookback_days: int):
         [entities, day, lookback_days, day, day, day, day]).df()
 
 
+@logged_step("validate_raw")
 def validate_raw_batch(settings: Settings, batch_id: str, interval_end: datetime) -> list[str]:
     """Validate every raw table's rows of this batch, the day's volume and the batch's manifest with GX.
 
@@ -147,6 +151,7 @@ def _existing_tables(con) -> set[str]:
     return {r[0] for r in rows}
 
 
+@logged_step("validate_outputs")
 def validate_outputs(settings: Settings, as_of: date) -> list[str]:
     """Validate marts and model outputs (the audit in write-audit-publish) before publishing."""
     from expectations.runner import Validator
@@ -184,6 +189,7 @@ def dbt_env(settings: Settings) -> dict[str, str]:
     }
 
 
+@logged_step("dbt_build")
 def dbt_build(settings: Settings, as_of: date) -> None:
     """Run ``dbt build`` (models, snapshots, seeds, tests, unit tests) as of ``as_of``."""
     cmd = dbt_command(settings, "build", "--vars", json.dumps({"as_of_date": as_of.isoformat()}))
@@ -197,10 +203,49 @@ def dbt_build(settings: Settings, as_of: date) -> None:
                                                                                    proc.stderr.splitlines()[-5:]))
 
 
+@logged_step("dbt_docs")
+def dbt_docs(settings: Settings, as_of: date) -> Path:
+    """``dbt docs generate --static`` into ``data/docs/dbt``: ``static_index.html`` carries the manifest and
+    catalog inside it, so it opens from file:// (``index.html`` beside it needs an HTTP server)."""
+    from loyalist.report import dbt_docs_dir
+
+    target = dbt_docs_dir(settings)
+    cmd = dbt_command(settings, "docs", "generate", "--static", "--target-path", str(target),
+                      "--vars", json.dumps({"as_of_date": as_of.isoformat()}))
+    log.info("running %s", " ".join(cmd))
+    proc = subprocess.run(cmd, env=dbt_env(settings), capture_output=True, text=True)
+    if proc.returncode != 0:
+        errors = [ln for ln in proc.stdout.splitlines() if "Error" in ln or "ERROR" in ln]
+        raise DbtError(f"dbt docs generate failed (exit {proc.returncode}): "
+                       + " | ".join(errors[-5:] or proc.stderr.splitlines()[-5:]))
+    return target / "static_index.html"
+
+
+def write_run_report(settings: Settings, as_of: date) -> Path:
+    """The daily run's last step: dbt docs, then the HTML run report from the published copy.
+
+    A dbt docs failure still writes the report (its link is then marked as not built) and fails the step
+    afterwards, so the alert fires and readers still get the day's report.
+    """
+    from loyalist.report import write_report
+
+    docs_error = None
+    try:
+        dbt_docs(settings, as_of)
+    except DbtError as exc:
+        docs_error = exc
+    path = write_report(settings)
+    log.info("run report: %s", path)
+    if docs_error is not None:
+        raise docs_error
+    return path
+
+
 def published_path(settings: Settings) -> Path:
     return settings.data_dir / "published" / settings.warehouse_path.name
 
 
+@logged_step("publish")
 def publish(settings: Settings) -> Path:
     """Copy the validated warehouse to the readers' file atomically.
 
@@ -235,6 +280,7 @@ class ScoringUnavailable(Exception):
     """Scoring cannot run yet (too little history, no model promoted); the message says why."""
 
 
+@logged_step("score", skipped=(ScoringUnavailable,))
 def score_customers(settings: Settings, as_of: date) -> dict:
     """Churn scores and CLV for ``as_of`` with the promoted models (trains first if none is promoted)."""
     from ml.config import NotEnoughHistoryError
@@ -248,6 +294,7 @@ def score_customers(settings: Settings, as_of: date) -> dict:
             raise ScoringUnavailable(str(exc)) from exc
 
 
+@logged_step("rewards")
 def build_rewards(settings: Settings, as_of: date) -> dict:
     """Reward eligibility for ``as_of`` from the marts and model outputs (rules: ml/reward_rules.yml)."""
     from ml.rewards import build_reward_eligibility

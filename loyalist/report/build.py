@@ -69,7 +69,7 @@ def note(text: str) -> str:
 
 def table(frame: pd.DataFrame, formats: dict[str, str] | None = None) -> str:
     formats = formats or {}
-    head = "".join(f"<th>{_e(c)}</th>" for c in frame.columns)
+    head = "".join(f"<th>{_e(str(c).replace('_', ' '))}</th>" for c in frame.columns)
     rows = []
     for record in frame.itertuples(index=False):
         cells = []
@@ -79,7 +79,8 @@ def table(frame: pd.DataFrame, formats: dict[str, str] | None = None) -> str:
             cls = ' class="num"' if isinstance(value, int | float) and not isinstance(value, bool) else ""
             cells.append(f"<td{cls}>{_e(shown)}</td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")
-    return f'<table><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
+    return (f'<div class="table"><table><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
+            "</div>")
 
 
 def kpi_cards(cards: list[tuple[str, str, str]]) -> str:
@@ -181,7 +182,8 @@ def _feedback(page: Page, wh: data.Warehouse, as_of: date) -> None:
         parts.append(note("No NPS or CSAT answers in this warehouse."))
     found = data.feedback_topics(wh, as_of)
     if found is not None and len(found[1]):
-        parts.append(grid(page.chart(charts.topics(found[1]))) + f'<p class="small">from {_e(found[0])}</p>')
+        parts.append(grid(page.chart(charts.topics(found[1])), table(found[1]))
+                     + f'<p class="small">from {_e(found[0])}</p>')
     else:
         parts.append(note("Feedback topics are not available: no feedback topics table "
                           f"({' or '.join(data.FEEDBACK_TOPIC_TABLES)}) in this warehouse."))
@@ -300,6 +302,7 @@ h2 { margin: 0 0 10px; font-size: 18px; } h3 { font-size: 14px; margin: 18px 0 6
 .kpi-value { font-size: 26px; font-weight: 600; margin: 2px 0; } .kpi-note { font-size: 12px; color: #475569; }
 .grid { display: grid; grid-template-columns: repeat(auto-fit, minmax(480px, 1fr)); gap: 14px; align-items: start; }
 .chart { min-height: 200px; }
+.table { overflow-x: auto; }
 table { border-collapse: collapse; font-size: 13px; width: 100%; }
 th, td { text-align: left; padding: 4px 8px; border-bottom: 1px solid #e2e8f0; vertical-align: top; }
 th { background: #f8fafc; font-weight: 600; } td.num { text-align: right; font-variant-numeric: tabular-nums; }

@@ -149,12 +149,14 @@ def load_health(frame: pd.DataFrame) -> go.Figure:
     fig = go.Figure([go.Bar(x=frame["entity"], y=frame["loaded"], name="loaded", marker_color=GREEN),
                      go.Bar(x=frame["entity"], y=frame["quarantined"], name="quarantined", marker_color=RED)])
     return _layout(fig, "Rows loaded and quarantined in the latest batch", barmode="group", yaxis_type="log",
-                   yaxis_title="rows (log scale)")
+                   yaxis_dtick=1, yaxis_title="rows (log scale)")
 
 
 def durations(steps: pd.DataFrame) -> go.Figure:
     colours = {"success": GREEN, "skipped": GREY, "failed": RED}
-    fig = go.Figure(go.Bar(x=steps["seconds"], y=steps["step"], orientation="h",
+    # numbered, so a retried step shows as two bars instead of one stacked bar
+    labels = [f"{i}. {step}" for i, step in enumerate(steps["step"], start=1)]
+    fig = go.Figure(go.Bar(x=steps["seconds"], y=labels, orientation="h",
                            marker_color=[colours.get(s, GREY) for s in steps["status"]],
                            text=[f"{s:.1f}s" for s in steps["seconds"]], textposition="auto"))
     fig.update_yaxes(autorange="reversed")

@@ -41,7 +41,7 @@ def test_dags_import_without_errors_and_follow_conventions(airflow_home):
     bag = _dagbag(airflow_home)
     assert bag["errors"] == {}
     daily = bag["dags"]["loyalist_daily"]
-    assert daily["tasks"] == ["check_freshness", "dbt_build", "ingest", "publish", "rewards",
+    assert daily["tasks"] == ["check_freshness", "dbt_build", "ingest", "publish", "report", "rewards",
                               "score", "validate_outputs", "validate_raw"]
     assert "loyalist" in daily["tags"]
     assert daily["catchup"] is False and daily["max_active_runs"] == 1

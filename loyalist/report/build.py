@@ -143,7 +143,10 @@ def _lifecycle(page: Page, wh: data.Warehouse) -> None:
         parts.append(page.chart(charts.lifecycle_trend(trend)))
     sankey = (page.chart(charts.lifecycle_sankey(*flows)) if flows is not None and len(flows[0])
               else note("No stage-to-stage moves in the recent months."))
-    conversions = funnel[funnel["conversion_rate"].notna()][["lifecycle_stage", "conversion_rate"]]
+    conversions = funnel[funnel["conversion_rate"].notna()][["funnel_previous_stage", "lifecycle_stage",
+                                                             "conversion_rate"]]
+    conversions = conversions.rename(columns={"funnel_previous_stage": "from (end of previous month)",
+                                              "lifecycle_stage": "to (end of latest month)"})
     page.add("lifecycle", "Lifecycle", grid(*parts), sankey,
              ("<h3>Month-over-month conversion from each stage's predecessor</h3>"
               + table(conversions, {"conversion_rate": ".1%"})) if len(conversions) else "")

@@ -113,7 +113,8 @@ def lifecycle_funnel(wh: Warehouse) -> pd.DataFrame | None:
     """Stage counts in the latest month of marts.lifecycle_funnel, in funnel order."""
     if not wh.has("marts.lifecycle_funnel", "month", "lifecycle_stage", "stage_order", "customers"):
         return None
-    return wh.df("select lifecycle_stage, stage_order, customers, conversion_rate from marts.lifecycle_funnel "
+    return wh.df("select lifecycle_stage, stage_order, customers, funnel_previous_stage, conversion_rate "
+                 "from marts.lifecycle_funnel "
                  "where month = (select max(month) from marts.lifecycle_funnel) order by stage_order")
 
 

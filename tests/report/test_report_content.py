@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import re
 import shutil
+from dataclasses import replace
 
 import duckdb
 
-from loyalist import runlog
+from loyalist import pipeline, runlog
 from loyalist.pipeline import published_path
 from loyalist.report import write_report
 from loyalist.report.data import ACTIVE_STAGES
@@ -80,3 +81,13 @@ def test_an_empty_warehouse_gives_a_report_that_says_so(reported_run, tmp_path):
     report = write_report(reported_run.settings, empty, tmp_path / "reports")
     assert report.name == "run-empty.html"
     assert "no marts.customers yet" in _text(report)
+
+
+def test_the_report_step_rebuilds_dbt_docs_only_when_the_project_changes(reported_run):
+    settings = reported_run.settings
+    docs = settings.data_dir / "docs" / "dbt" / "static_index.html"
+    before = docs.stat().st_mtime_ns
+    assert pipeline.write_run_report(settings, AS_OF) == reported_run.report
+    assert docs.stat().st_mtime_ns == before  # same project, target and warehouse: docs kept
+    assert pipeline.dbt_project_fingerprint(replace(settings, dbt_target="postgres")) != \
+        pipeline.dbt_project_fingerprint(settings)

@@ -2,6 +2,7 @@
 
 ingest -> check_freshness -> validate_raw -> classify_feedback -> dbt_build -> prepare_scoring
 -> score[partition] -> collect_scores -> reward_candidates[partition] -> rewards -> validate_outputs -> publish
+-> report
 (write-audit-publish: readers only ever see a copy that passed every gate). Each task is idempotent: a rerun
 of the same data interval replaces what the previous attempt wrote. The work lives in
 ``loyalist.pipeline``; this file only orchestrates (no I/O or heavy imports at parse time).
@@ -164,13 +165,21 @@ def loyalist_daily():
 
         return str(publish(get_settings()))
 
+    # Default trigger rule (all_success): a report only describes a copy that was published by this run.
+    @task
+    def report(data_interval_start=None) -> str:
+        from loyalist.config import get_settings
+        from loyalist.pipeline import as_of_date, write_run_report
+
+        return str(write_run_report(get_settings(), as_of_date(data_interval_start)))
+
     batch = ingest()
     gates = batch >> check_freshness() >> validate_raw(batch)
     parts = partitions()
     scored = score.partial(parts=parts).expand(partition=parts)
     candidates = reward_candidates.partial(parts=parts).expand(partition=parts)
     gates >> classify_feedback() >> dbt_build() >> prepare_scoring() >> scored >> collect_scores(parts) >> candidates
-    candidates >> rewards(parts) >> validate_outputs() >> publish()
+    candidates >> rewards(parts) >> validate_outputs() >> publish() >> report()
 
 
 loyalist_daily()

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -788,8 +789,17 @@ def _write_chunk(cfg: GeneratorConfig, chunk: int, cum: np.ndarray, products: pa
     return counts
 
 
-def generate(cfg: GeneratorConfig, out: Path, workers: int = 1) -> dict[str, int]:
-    """Generate the whole sample into ``out`` (replacing earlier output); return rows per entity."""
+def chunk_count(cfg: GeneratorConfig) -> int:
+    """How many chunks of ``cfg.chunk_size`` customers ``generate`` writes (for progress bars)."""
+    return -(-cfg.customers // cfg.chunk_size)
+
+
+def generate(cfg: GeneratorConfig, out: Path, workers: int = 1,
+             on_chunk: Callable[[], None] | None = None) -> dict[str, int]:
+    """Generate the whole sample into ``out`` (replacing earlier output); return rows per entity.
+
+    ``on_chunk`` is called after each chunk of customers is written (in chunk order).
+    """
     rng = np.random.default_rng(cfg.seed)
     cum = np.r_[0.0, np.cumsum(day_weights(cfg.start_date, cfg.days))]
     log.info("generating %s customers over %s days ending %s (seed %s)", cfg.customers, cfg.days,
@@ -801,15 +811,22 @@ def generate(cfg: GeneratorConfig, out: Path, workers: int = 1) -> dict[str, int
     write_partitions(products.append_column("_dt", pa.array([cfg.start_date] * len(products))), out, "products")
     write_partitions(stores.append_column("_dt", pa.array([cfg.start_date] * len(stores))), out, "stores")
     counts = {"products": len(products), "stores": len(stores)}
-    chunks = range(-(-cfg.customers // cfg.chunk_size))
+    chunks = range(chunk_count(cfg))
+    results = []
     if workers > 1 and len(chunks) > 1:
         from concurrent.futures import ProcessPoolExecutor
 
         with ProcessPoolExecutor(max_workers=workers) as pool:
-            results = list(pool.map(_write_chunk, *zip(*[(cfg, c, cum, products, stores, out) for c in chunks],
-                                                       strict=True)))
+            for result in pool.map(_write_chunk, *zip(*[(cfg, c, cum, products, stores, out) for c in chunks],
+                                                       strict=True)):
+                results.append(result)
+                if on_chunk:
+                    on_chunk()
     else:
-        results = [_write_chunk(cfg, c, cum, products, stores, out) for c in chunks]
+        for c in chunks:
+            results.append(_write_chunk(cfg, c, cum, products, stores, out))
+            if on_chunk:
+                on_chunk()
     for chunk_counts in results:
         for entity, n in chunk_counts.items():
             counts[entity] = counts.get(entity, 0) + n

@@ -104,8 +104,18 @@ def lift_by_decile(y: np.ndarray, score: np.ndarray) -> list[float]:
             for part in np.array_split(y[order], 10)]
 
 
+def calibration_by_decile(y: np.ndarray, probability: np.ndarray) -> list[tuple[float, float]]:
+    """(mean predicted probability, observed churn rate) of each tenth of customers ordered by probability.
+
+    Equal-count bins, so every point of the reliability curve rests on the same number of customers.
+    """
+    order = np.argsort(probability, kind="stable")
+    return [(float(probability[part].mean()), float(y[part].mean())) if len(part) else (float("nan"), float("nan"))
+            for part in np.array_split(order, 10)]
+
+
 def metrics(y: np.ndarray, score: np.ndarray, probability: np.ndarray) -> dict[str, float]:
-    """AUC, AP and lift on the ranking score, Brier and mean on the probability."""
+    """AUC, AP and lift on the ranking score; Brier, mean and calibration points on the probability."""
     out = {
         "roc_auc": float(roc_auc_score(y, score)),
         "average_precision": float(average_precision_score(y, score)),
@@ -115,6 +125,10 @@ def metrics(y: np.ndarray, score: np.ndarray, probability: np.ndarray) -> dict[s
     }
     for i, lift in enumerate(lift_by_decile(y, score), start=1):
         out[f"lift_decile_{i:02d}"] = lift
+    # The run report draws the reliability curve from these rows of ml.model_evaluations.
+    for i, (predicted, observed) in enumerate(calibration_by_decile(y, probability), start=1):
+        out[f"calibration_predicted_{i:02d}"] = predicted
+        out[f"calibration_observed_{i:02d}"] = observed
     return out
 
 

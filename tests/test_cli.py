@@ -41,3 +41,34 @@ def test_sql_reads_a_published_copy(tmp_path):
     proc = _run(["sql", "select count(*) as n from marts.customers"], tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert "│" in proc.stdout and " 1 " in proc.stdout
+
+
+def test_help_lists_every_subcommand(tmp_path):
+    proc = _run(["--help"], tmp_path)
+    assert proc.returncode == 0
+    for command in ("generate", "run", "score", "report", "summary", "sql", "contract"):
+        assert f"    {command} " in proc.stdout, command
+
+
+def test_generate_shows_a_progress_bar_on_stderr_only(tmp_path):
+    proc = _run(["generate", "--customers", "120", "--days", "3", "--seed", "5"], tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "generating 120 customers" in proc.stderr and "1/1" in proc.stderr
+    assert "generating" not in proc.stdout
+
+
+def test_run_rejects_bad_dates_and_ranges_in_one_line(tmp_path):
+    for args, message in ((["run", "2025-13-01"], "not a date (YYYY-MM-DD)"),
+                          (["run", "--start", "2025-01-02", "--end", "2025-01-01"], "is before --start"),
+                          (["run"], "give a date"),
+                          (["run", "2025-01-01", "--start", "2025-01-01", "--end", "2025-01-02"], "not both")):
+        proc = _run(args, tmp_path)
+        assert proc.returncode != 0 and message in proc.stderr, (args, proc.stderr)
+        assert "Traceback" not in proc.stderr
+
+
+def test_report_and_score_without_a_warehouse_fail_in_one_line(tmp_path):
+    for args, message in ((["report"], "error: no warehouse at "), (["score"], "error: no warehouse at ")):
+        proc = _run(args, tmp_path)
+        assert proc.returncode == 1 and proc.stderr.startswith(message), proc.stderr
+        assert len(proc.stderr.strip().splitlines()) == 1

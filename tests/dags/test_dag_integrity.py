@@ -46,8 +46,8 @@ def test_dags_import_without_errors_and_follow_conventions(airflow_home):
     assert bag["errors"] == {}
     daily = bag["dags"]["loyalist_daily"]
     assert daily["tasks"] == ["check_freshness", "classify_feedback", "collect_scores", "dbt_build", "ingest",
-                              "partitions", "prepare_scoring", "publish", "reward_candidates", "rewards", "score",
-                              "validate_outputs", "validate_raw"]
+                              "partitions", "prepare_scoring", "publish", "report", "reward_candidates", "rewards",
+                              "score", "validate_outputs", "validate_raw"]
     assert daily["mapped"] == ["reward_candidates", "score"]  # one task per hash partition of customers
     assert "loyalist" in daily["tags"]
     assert daily["catchup"] is False and daily["max_active_runs"] == 1

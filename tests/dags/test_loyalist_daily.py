@@ -101,6 +101,11 @@ def test_daily_dag_runs_reruns_under_readers_and_fails_safely(airflow_home, tmp_
         assert con.execute("select count(*) from marts.transactions").fetchone()[0] == staged_orders
         assert str(last_day) == "2025-03-31"
     assert (gx_project_root(settings) / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html").exists()
+    # The report task wrote the day's run report and the dbt docs it links to.
+    report = settings.data_dir / "reports" / "run-2025-03-31.html"
+    assert report.exists() and (settings.data_dir / "reports" / "latest.html").exists()
+    assert "Run health" in report.read_text(encoding="utf-8")
+    assert (settings.data_dir / "docs" / "dbt" / "static_index.html").exists()
     first = _marts_fingerprint(settings)
 
     # 2. Rerun of the same interval while another process keeps reading the published copy.

@@ -28,6 +28,7 @@ import pandas as pd
 
 from loyalist.config import Settings
 from loyalist.pipeline import ScoringUnavailable, models_dir
+from loyalist.runlog import logged_step
 from loyalist.warehouse import connect
 
 log = logging.getLogger(__name__)
@@ -64,6 +65,7 @@ def _read_parts(settings: Settings, as_of: date, kind: str, partitions: int) -> 
     return pd.concat([pd.read_parquet(p) for p in paths], ignore_index=True)
 
 
+@logged_step("prepare_scoring", skipped=(ScoringUnavailable,))
 def prepare_scoring(settings: Settings, as_of: date) -> dict[str, str]:
     """Promoted model versions to score with (training first if needed); raises ScoringUnavailable."""
     import shutil
@@ -80,6 +82,7 @@ def prepare_scoring(settings: Settings, as_of: date) -> dict[str, str]:
             raise ScoringUnavailable(str(exc)) from exc
 
 
+@logged_step("score_partition")
 def score_partition(settings: Settings, as_of: date, partition: int, partitions: int) -> dict:
     from ml.pipeline import score_partition
 
@@ -90,6 +93,7 @@ def score_partition(settings: Settings, as_of: date, partition: int, partitions:
     return {"partition": partition, "partitions": partitions, "customers": len(scores)}
 
 
+@logged_step("collect_scores")
 def collect_scores(settings: Settings, as_of: date, partitions: int) -> dict:
     from ml.pipeline import write_scores
 
@@ -103,6 +107,7 @@ def collect_scores(settings: Settings, as_of: date, partitions: int) -> dict:
         return write_scores(con, as_of, scores, predictions)
 
 
+@logged_step("reward_candidates")
 def reward_partition(settings: Settings, as_of: date, partition: int, partitions: int) -> dict:
     from ml.rewards import reward_candidates
 
@@ -112,6 +117,7 @@ def reward_partition(settings: Settings, as_of: date, partition: int, partitions
     return {"partition": partition, "partitions": partitions, "candidates": len(best)}
 
 
+@logged_step("rewards")
 def collect_rewards(settings: Settings, as_of: date, partitions: int) -> dict:
     from ml.rewards import allocate
 

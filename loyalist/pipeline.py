@@ -175,6 +175,7 @@ def validate_outputs(settings: Settings, as_of: date) -> list[str]:
     return descriptions
 
 
+@logged_step("classify_feedback")
 def classify_feedback(settings: Settings) -> dict:
     """Classify new or changed feedback texts into ``ml.feedback_classified`` (topics, 4C, sentiment).
 

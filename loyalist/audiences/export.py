@@ -209,4 +209,21 @@ def export_auto(settings: Settings, triggered_by: str, as_of: date | str | None 
     return results
 
 
-__all__ = ["DefinitionError", "ExportError", "ExportResult", "export_audience", "export_auto"]
+def audience_sizes(settings: Settings, con, audiences_dir: Path = AUDIENCES_DIR) -> pd.DataFrame:
+    """How many people each audience would export today: the export's own query (consent and contact
+    required) minus the suppression list, on the open warehouse ``con``. An audience that cannot be
+    selected here (a table not built yet, an unknown value) gets no count and the reason."""
+    from loyalist.audiences.definitions import load_all
+
+    rows = []
+    for audience in load_all(audiences_dir).values():
+        try:
+            members, _ = select_members(con, audience, None)
+            members = apply_suppression(members, privacy.suppressed_hashes(settings, audience.channel))
+            rows.append((audience.name, audience.channel, len(members), ""))
+        except ExportError as exc:
+            rows.append((audience.name, audience.channel, None, str(exc)))
+    return pd.DataFrame(rows, columns=["audience", "channel", "members", "not_available"])
+
+
+__all__ = ["DefinitionError", "ExportError", "ExportResult", "audience_sizes", "export_audience", "export_auto"]

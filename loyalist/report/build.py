@@ -184,19 +184,19 @@ def _feedback(page: Page, wh: data.Warehouse, as_of: date) -> None:
     else:
         parts.append(note("No NPS or CSAT answers in this warehouse."))
     found = data.feedback_topics(wh, as_of)
-    if found is not None and len(found[1]):
-        parts.append(grid(page.chart(charts.topics(found[1])), table(found[1]))
-                     + f'<p class="small">from {_e(found[0])}</p>')
+    if found is not None and len(found):
+        parts.append(grid(page.chart(charts.topics(found, data.TOPIC_MONTHS)),
+                          table(found, {"mentions": ",.0f", "negative": ",.0f"})))
     else:
-        parts.append(note("Feedback topics are not available: no feedback topics table "
-                          f"({' or '.join(data.FEEDBACK_TOPIC_TABLES)}) in this warehouse."))
+        parts.append(note("No classified feedback in this warehouse (marts.feedback_topics_monthly)."))
     comments = data.recent_comments(wh, as_of)
     if comments is not None and len(comments):
         parts.append("<h3>Latest unhappy feedback, verbatim</h3>" + table(comments))
     page.add("feedback", "Feedback", *parts)
 
 
-def _rewards_and_audiences(page: Page, wh: data.Warehouse, rewards: pd.DataFrame | None) -> None:
+def _rewards_and_audiences(page: Page, wh: data.Warehouse, rewards: pd.DataFrame | None,
+                           settings: Settings) -> None:
     parts = []
     if rewards is not None:
         from ml.rewards import load_rules
@@ -211,10 +211,13 @@ def _rewards_and_audiences(page: Page, wh: data.Warehouse, rewards: pd.DataFrame
                           table(rewards.drop(columns="as_of_date"), {"cost": ",.0f"})))
     else:
         parts.append(note("No reward eligibility in this warehouse."))
-    found = data.audiences(wh)
-    parts.append(grid(page.chart(charts.audiences(found))) if found is not None and len(found)
-                 else note("Audience sizes are not available: no audience tables (schema audiences) in this "
-                           "warehouse."))
+    found = data.audiences(wh, settings)
+    if found is not None and found["members"].notna().any():
+        parts.append(grid(page.chart(charts.audiences(found)), table(found, {"members": ",.0f"})))
+    elif found is not None:
+        parts.append("<h3>Audiences</h3>" + table(found, {"members": ",.0f"}))
+    else:
+        parts.append(note("No audience definitions (audiences/*.yml)."))
     page.add("rewards", "Rewards and audiences", *parts)
 
 
@@ -338,7 +341,7 @@ def render(page: Page, as_of: date | None, database: Path, links: str) -> str:
 """
 
 
-def build_page(con, steps: list[dict]) -> tuple[Page, date | None]:
+def build_page(con, steps: list[dict], settings: Settings) -> tuple[Page, date | None]:
     wh = data.Warehouse(con)
     page = Page()
     as_of = data.as_of_date(wh)
@@ -352,7 +355,7 @@ def build_page(con, steps: list[dict]) -> tuple[Page, date | None]:
     _lifecycle(page, wh)
     _churn(page, scores, data.churn_evaluation(wh))
     _feedback(page, wh, as_of)
-    _rewards_and_audiences(page, wh, rewards)
+    _rewards_and_audiences(page, wh, rewards, settings)
     _health(page, wh, steps)
     return page, as_of
 
@@ -367,7 +370,7 @@ def write_report(settings: Settings, database: Path | None = None, out_dir: Path
     out_dir = Path(out_dir) if out_dir else reports_dir(settings)
     out_dir.mkdir(parents=True, exist_ok=True)
     with connect(settings, database, read_only=True) as con:
-        page, as_of = build_page(con, runlog.latest_run(settings))
+        page, as_of = build_page(con, runlog.latest_run(settings), settings)
     text = render(page, as_of, database, _links(out_dir, settings))
     target = out_dir / f"run-{as_of or 'empty'}.html"
     tmp = target.with_suffix(".tmp")

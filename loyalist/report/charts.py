@@ -126,11 +126,15 @@ def feedback_trend(trend: pd.DataFrame) -> go.Figure:
     return _layout(fig, "NPS and CSAT per month")
 
 
-def topics(frame: pd.DataFrame) -> go.Figure:
+def topics(frame: pd.DataFrame, months: int) -> go.Figure:
     ordered = frame.sort_values("mentions")
-    fig = go.Figure(go.Bar(x=ordered["mentions"], y=ordered["topic"].astype(str), orientation="h",
-                           marker_color=ORANGE))
-    return _layout(fig, "Top feedback topics (last 30 days)", xaxis_title="mentions")
+    labels = ordered["topic"].astype(str) + " (" + ordered["dimension"].astype(str) + ")"
+    fig = go.Figure([go.Bar(x=ordered["negative"].fillna(0), y=labels, orientation="h", name="negative",
+                            marker_color=RED),
+                     go.Bar(x=ordered["mentions"] - ordered["negative"].fillna(0), y=labels, orientation="h",
+                            name="neutral or positive", marker_color=ORANGE)])
+    return _layout(fig, f"Top feedback topics, 4C dimension in brackets (last {months} months)", barmode="stack",
+                   xaxis_title="feedback items")
 
 
 def rewards(frame: pd.DataFrame) -> go.Figure:
@@ -141,6 +145,7 @@ def rewards(frame: pd.DataFrame) -> go.Figure:
 
 
 def audiences(frame: pd.DataFrame) -> go.Figure:
+    frame = frame[frame["members"].notna()]
     fig = go.Figure(go.Bar(x=frame["audience"], y=frame["members"], marker_color=GREEN))
     return _layout(fig, "Audience sizes", yaxis_title="members")
 

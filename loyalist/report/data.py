@@ -13,19 +13,19 @@ from datetime import date
 import duckdb
 import pandas as pd
 
+from ml.config import dbt_var
+
 # Lifecycle stages (seed lifecycle_stages) whose customers bought within the active window.
 ACTIVE_STAGES = ("new", "active", "loyal", "reactivated")
-# Net Promoter Score: the standard definition (promoters 9-10, detractors 0-6 on a 0-10 scale).
-NPS_PROMOTER_MIN, NPS_DETRACTOR_MAX = 9, 6
-# CSAT: share of satisfied answers (4-5 on a 1-5 scale).
-CSAT_SATISFIED_MIN = 4
+# NPS and CSAT thresholds: the dbt vars are their one home (the feedback marts use the same ones).
+NPS_PROMOTER_MIN = int(dbt_var("nps_promoter_min_score", 9))
+NPS_DETRACTOR_MAX = int(dbt_var("nps_detractor_max_score", 6))
+CSAT_SATISFIED_MIN = int(dbt_var("csat_satisfied_min_score", 4))
 KPI_WINDOW_DAYS = 30
 NPS_WINDOW_DAYS = 90
 RECENT_MONTHS = 3  # months of lifecycle transitions in the Sankey
 TREND_MONTHS = 12
-# Tables that other features write; the report renders them when present.
-FEEDBACK_TOPIC_TABLES = ("marts.feedback_topics_daily", "marts.feedback_topics")
-TOPIC_COUNT_COLUMNS = ("mentions", "feedback_count", "feedback_items", "items", "customers", "n", "count")
+TOPIC_MONTHS = 3  # months of classified feedback in the top-topics chart
 
 
 class Warehouse:
@@ -179,20 +179,18 @@ def feedback_trend(wh: Warehouse, as_of: date) -> pd.DataFrame | None:
         group by 1 order by 1""", {"as_of": as_of})
 
 
-def feedback_topics(wh: Warehouse, as_of: date) -> tuple[str, pd.DataFrame] | None:
-    """Top topics over the last KPI_WINDOW_DAYS days from a feedback topics table, if one is built."""
-    for table in FEEDBACK_TOPIC_TABLES:
-        columns = wh.columns.get(table, set())
-        count = next((c for c in TOPIC_COUNT_COLUMNS if c in columns), None)
-        if "topic" not in columns:
-            continue
-        measure = f"sum({count})" if count else "count(*)"
-        day = next((c for c in ("day", "feedback_date", "date", "created_date") if c in columns), None)
-        where = f"where {day} > cast($as_of as date) - {KPI_WINDOW_DAYS} and {day} <= $as_of" if day else ""
-        frame = wh.df(f"select topic, {measure} as mentions from {table} {where} group by 1 "
-                      "order by 2 desc, 1 limit 10", {"as_of": as_of} if day else None)
-        return table, frame
-    return None
+def feedback_topics(wh: Warehouse, as_of: date) -> pd.DataFrame | None:
+    """Feedback items per topic and sentiment over the last TOPIC_MONTHS months (marts.feedback_topics_monthly)."""
+    if not wh.has("marts.feedback_topics_monthly", "feedback_month", "topic", "dimension", "sentiment",
+                  "feedback_items"):
+        return None
+    return wh.df(f"""
+        select topic, dimension,
+               sum(feedback_items) as mentions,
+               sum(feedback_items) filter (where sentiment = 'negative') as negative
+        from marts.feedback_topics_monthly
+        where feedback_month >= date_trunc('month', cast($as_of as date)) - interval {TOPIC_MONTHS - 1} month
+        group by 1, 2 order by mentions desc, topic limit 10""", {"as_of": as_of})
 
 
 def recent_comments(wh: Warehouse, as_of: date, limit: int = 6) -> pd.DataFrame | None:
@@ -222,13 +220,16 @@ def rewards(wh: Warehouse) -> pd.DataFrame | None:
     return frame if len(frame) else None
 
 
-def audiences(wh: Warehouse) -> pd.DataFrame | None:
-    """Rows per table of an ``audiences`` schema, when audience exports are built into the warehouse."""
-    tables = sorted(t for t in wh.columns if t.startswith("audiences."))
-    if not tables:
+def audiences(wh: Warehouse, settings) -> pd.DataFrame | None:
+    """Today's size of every audience definition (audiences/*.yml), counted by the exports' own query."""
+    from loyalist.audiences.definitions import DefinitionError
+    from loyalist.audiences.export import audience_sizes
+
+    try:
+        frame = audience_sizes(settings, wh.con)
+    except DefinitionError:  # an invalid definition file is reported by `loyalist audience validate`
         return None
-    return pd.DataFrame({"audience": [t.split(".", 1)[1] for t in tables],
-                         "members": [wh.one(f"select count(*) from {t}")[0] for t in tables]})
+    return frame if len(frame) else None
 
 
 def load_health(wh: Warehouse) -> pd.DataFrame | None:

@@ -37,6 +37,7 @@ def reported_run(tmp_path_factory, season_landing) -> ReportedRun:
     start, end = datetime(2025, 3, 31, tzinfo=UTC), datetime(2025, 4, 1, tzinfo=UTC)
     batch = pipeline.ingest_interval(settings, start, end, batch_id="report-test")
     pipeline.validate_raw_batch(settings, batch["batch_id"], end)
+    pipeline.classify_feedback(settings)
     pipeline.dbt_build(settings, AS_OF)
     pipeline.score_customers(settings, AS_OF)
     pipeline.build_rewards(settings, AS_OF)

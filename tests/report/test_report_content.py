@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import shutil
 from dataclasses import replace
 
 import duckdb
@@ -52,27 +51,34 @@ def test_headline_numbers_match_the_published_warehouse(reported_run):
 def test_run_health_shows_validations_and_step_durations(reported_run):
     html = _text(reported_run.report)
     steps = [s["step"] for s in runlog.latest_run(reported_run.settings)]
-    assert steps[:7] == ["ingest", "validate_raw", "dbt_build", "score", "rewards", "validate_outputs", "publish"]
+    assert steps[:8] == ["ingest", "validate_raw", "classify_feedback", "dbt_build", "score", "rewards",
+                         "validate_outputs", "publish"]
     assert "dbt_docs" in steps
     assert "raw_orders" in html and "marts_customers" in html  # GX suites of this run, by name
     assert re.search(r'kpi-value">\d+ passed / 0 failed<', html)
 
 
-def test_optional_sections_render_when_their_tables_appear(reported_run, tmp_path):
+def test_topics_and_audience_sizes_come_from_the_marts_and_the_definitions(reported_run):
+    """The topic chart sums marts.feedback_topics_monthly; audience sizes are the exports' own counts."""
+    from loyalist.audiences.export import audience_sizes
+    from loyalist.report import data
+
     html = _text(reported_run.report)
-    assert "Feedback topics are not available" in html and "Audience sizes are not available" in html
-    copy = tmp_path / "with_topics.duckdb"
-    shutil.copyfile(published_path(reported_run.settings), copy)
-    with duckdb.connect(str(copy)) as con:
-        con.execute("create table marts.feedback_topics_daily as select * from (values "
-                    "(date '2025-03-30', '物流 delivery', 7), (date '2025-03-31', '价格 price', 3), "
-                    "(date '2024-01-01', 'too old', 99)) t(day, topic, mentions)")
-        con.execute("create schema audiences; create table audiences.win_back as select 'C1' as customer_id")
-    report = write_report(reported_run.settings, copy, tmp_path / "reports")
-    html = _text(report)
-    assert "Feedback topics are not available" not in html and "Audience sizes are not available" not in html
-    assert "物流 delivery" in html and "too old" not in html
-    assert "win_back" in html
+    with duckdb.connect(str(published_path(reported_run.settings)), read_only=True) as con:
+        top = con.execute(f"""
+            select topic, sum(feedback_items) from marts.feedback_topics_monthly
+            where feedback_month >= date_trunc('month', date '{AS_OF}') - interval {data.TOPIC_MONTHS - 1} month
+            group by 1 order by 2 desc, 1 limit 1""").fetchone()
+        sizes = audience_sizes(reported_run.settings, con)
+    assert top is not None and top[1] > 0
+    assert re.search(rf"<td>{re.escape(top[0])}</td><td>[^<]*</td><td[^>]*>{int(top[1]):,}</td>", html), top
+    assert "No classified feedback" not in html and "No audience definitions" not in html
+    assert len(sizes) >= 3  # the example definitions in audiences/
+    for row in sizes.itertuples():
+        assert row.audience in html
+        if row.members is not None and row.members == row.members:  # not NaN: counted
+            cells = rf"<td>{re.escape(row.audience)}</td><td>{row.channel}</td><td[^>]*>{int(row.members):,}</td>"
+            assert re.search(cells, html), row
 
 
 def test_an_empty_warehouse_gives_a_report_that_says_so(reported_run, tmp_path):

@@ -26,12 +26,18 @@ export GX_ANALYTICS_ENABLED ?= false
 export DBT_SEND_ANONYMOUS_USAGE_STATS ?= False
 export UV_COMPILE_BYTECODE ?= 1
 
-.PHONY: help install demo test test-all lint airflow-db clean
+# Target parity checks (make dbt-postgres / dbt-spark): a small sample built on DuckDB and on the target.
+PARITY_DIR ?= $(CURDIR)/.loyalist/parity
+PARITY_ARGS ?= --customers 300 --days 200 --seed 7 --end-date 2025-03-31
+PARITY_PG_DBNAME ?= loyalist_parity
+
+.PHONY: help install demo test test-all lint airflow-db clean dbt-postgres dbt-spark
 
 help:
 	@echo "make demo      create .venv, generate sample data, run the loyalist_daily DAG, print the summary"
 	@echo "make test      run the test suite (excludes @slow)"
 	@echo "make lint      ruff"
+	@echo "make dbt-postgres / dbt-spark   build a sample on DuckDB and on that dbt target, compare the marts"
 	@echo "make clean     remove generated data, Airflow state and the venv"
 
 $(UV):
@@ -62,6 +68,13 @@ test: install
 
 test-all: install
 	$(VENV_BIN)/pytest
+
+dbt-postgres: install
+	LOYALIST_PG_DBNAME=$(PARITY_PG_DBNAME) $(VENV_BIN)/python -m loyalist.target_parity --target postgres --data-dir $(PARITY_DIR)/postgres $(PARITY_ARGS)
+
+# Needs the spark dependency group: make install SYNC_FLAGS=--all-groups (CI does).
+dbt-spark: install
+	$(VENV_BIN)/python -m loyalist.target_parity --target spark --data-dir $(PARITY_DIR)/spark $(PARITY_ARGS)
 
 lint: install
 	$(VENV_BIN)/ruff check loyalist ml expectations dags tests

@@ -172,12 +172,14 @@ def dbt_command(settings: Settings, *args: str) -> list[str]:
 
 
 def dbt_env(settings: Settings) -> dict[str, str]:
+    from loyalist.targets import spark_dir
+
     dbt_dir = settings.data_dir / "dbt"
     return {
         **os.environ,
         "LOYALIST_WAREHOUSE": str(settings.warehouse_path),
         "LOYALIST_DUCKDB_MEMORY_LIMIT": settings.duckdb_memory_limit,
-        "LOYALIST_SPARK_DIR": str(settings.data_dir / "spark"),
+        "LOYALIST_SPARK_DIR": str(spark_dir(settings)),
         "DBT_TARGET_PATH": str(dbt_dir / "target"),
         "DBT_LOG_PATH": str(dbt_dir / "logs"),
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "False",

@@ -5,7 +5,8 @@
 Generates a small sample, ingests it into DuckDB, runs `dbt build` on DuckDB and on the target (which
 first mirrors the raw tables there, see loyalist.targets), then reads the same metrics from both
 through `dbt show` — row counts of every mart, segment, tier and lifecycle-stage counts, revenue and
-points sums — and exits 1 naming every metric that differs. It prints each build's wall time.
+points sums — and then every row of every mart (read from Postgres, or from the Spark warehouse's
+Parquet files). Exits 1 naming every metric or mart that differs; prints each build's wall time.
 """
 
 from __future__ import annotations
@@ -18,12 +19,15 @@ import shutil
 import subprocess
 import sys
 import time
+from collections import Counter
 from dataclasses import dataclass, replace
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 from loyalist.config import Settings, get_settings
 from loyalist.pipeline import as_of_date, dbt_build, dbt_command, dbt_env, ingest_interval
+from loyalist.warehouse import connect
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +102,58 @@ def read_metrics(settings: Settings) -> dict[str, float]:
               if '"level": "error"' in ln]
     raise ParityError(f"dbt show on {settings.dbt_target} failed: "
                       + " | ".join(errors[-3:] or proc.stderr.splitlines()[-3:]))
+
+
+def _normalized(value):
+    """One spelling per value across engines: instants in UTC, numbers as floats to 6 places."""
+    if value is None or isinstance(value, bool | str):
+        return value
+    if isinstance(value, datetime):
+        aware = value if value.tzinfo else value.replace(tzinfo=UTC)  # Spark's Parquet timestamps are UTC
+        return aware.astimezone(UTC).isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, int | float | Decimal):
+        return round(float(value), 6)
+    return str(value)
+
+
+def _mart_rows(settings: Settings, mart: str, columns: list[str]) -> Counter:
+    select = f"select {', '.join(columns)} from "
+    if settings.dbt_target == "postgres":
+        import psycopg
+
+        from loyalist.targets import postgres_conninfo
+
+        with psycopg.connect(postgres_conninfo()) as pg:
+            rows = pg.execute(select + f"marts.{mart}").fetchall()
+    elif settings.dbt_target == "spark":
+        # the local session's managed tables are Parquet folders <warehouse>/<database>.db/<table>
+        from loyalist.targets import spark_dir
+
+        folder = spark_dir(settings) / "warehouse" / "marts.db" / mart
+        with connect(settings, read_only=True) as con:
+            rows = con.execute(select + f"read_parquet('{folder}/*.parquet')").fetchall()
+    else:
+        with connect(settings, read_only=True) as con:
+            rows = con.execute(select + f"marts.{mart}").fetchall()
+    return Counter(tuple(_normalized(v) for v in row) for row in rows)
+
+
+def compare_rows(settings: Settings, target: str) -> list[str]:
+    """Every mart whose rows differ between DuckDB and `target` (as multisets), with counts."""
+    differences = []
+    for mart in MARTS:
+        with connect(settings, read_only=True) as con:
+            columns = [c for (c,) in con.execute(
+                "select column_name from information_schema.columns where table_schema = 'marts' "
+                "and table_name = ? order by ordinal_position", [mart]).fetchall()]
+        expected = _mart_rows(replace(settings, dbt_target="duckdb"), mart, columns)
+        actual = _mart_rows(replace(settings, dbt_target=target), mart, columns)
+        if expected != actual:
+            differences.append(f"marts.{mart}: {sum((expected - actual).values())} row(s) only on duckdb, "
+                               f"{sum((actual - expected).values())} only on {target}")
+    return differences
 
 
 def compare(expected: dict[str, float], actual: dict[str, float]) -> list[str]:
@@ -182,12 +238,13 @@ def main(argv: list[str] | None = None) -> int:
     for result in (reference, other):
         timings = ", ".join(f"as of {day}: {s:.1f} s" for day, s in zip(days, result.seconds, strict=True))
         print(f"dbt build on {result.target} ({timings}; raw copy included), {len(result.metrics)} metrics")
+    differences += compare_rows(settings, args.target)
     if differences:
-        print(f"{len(differences)} metric(s) differ between duckdb and {args.target}:")
+        print(f"{len(differences)} metric(s) or mart(s) differ between duckdb and {args.target}:")
         for line in differences:
             print(f"  {line}")
         return 1
-    print(f"{args.target} marts match duckdb on all {len(reference.metrics)} metrics "
+    print(f"{args.target} marts match duckdb row for row and on all {len(reference.metrics)} metrics "
           f"({', '.join(f'{k}={v:g}' for k, v in reference.metrics.items() if k.startswith('rows.'))})")
     return 0
 

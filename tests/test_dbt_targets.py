@@ -14,7 +14,7 @@ import pytest
 from psycopg import sql
 
 from loyalist.pipeline import ingest_interval
-from loyalist.target_parity import compare, metrics_sql, run_parity
+from loyalist.target_parity import compare, compare_rows, metrics_sql, run_parity
 from loyalist.targets import (
     TargetLoadError,
     copy_raw_to_postgres,
@@ -66,6 +66,7 @@ def test_dbt_build_on_postgres_gives_duckdbs_marts(ingested, pg_database):
 
     assert differences == []
     assert reference.metrics == postgres.metrics
+    assert compare_rows(ingested, "postgres") == []  # row for row
     # not a vacuous match: the sample fills every mart and the rule outputs
     assert all(reference.metrics[f"rows.{mart}"] > 0 for mart in ("customers", "customer_segments",
                                                                   "customer_lifecycle_history",
@@ -81,6 +82,7 @@ def test_dbt_build_on_postgres_gives_duckdbs_marts(ingested, pg_database):
     changed = compare(reference.metrics, after)
     assert any(line.startswith("rows.loyalty_balances:") for line in changed)
     assert any(line.startswith("balances.tier=bronze:") for line in changed)
+    assert [line.split(":")[0] for line in compare_rows(ingested, "postgres")] == ["marts.loyalty_balances"]
 
 
 def test_unreachable_postgres_is_one_clear_error(ingested, monkeypatch):

@@ -26,13 +26,19 @@ export GX_ANALYTICS_ENABLED ?= false
 export DBT_SEND_ANONYMOUS_USAGE_STATS ?= False
 export UV_COMPILE_BYTECODE ?= 1
 
-.PHONY: help install demo test test-all lint airflow-db clean e2e-airflow
+# Target parity checks (make dbt-postgres / dbt-spark): a small sample built on DuckDB and on the target.
+PARITY_DIR ?= $(CURDIR)/.loyalist/parity
+PARITY_ARGS ?= --customers 300 --days 200 --seed 7 --end-date 2025-03-31
+PARITY_PG_DBNAME ?= loyalist_parity
+
+.PHONY: help install demo test test-all lint airflow-db clean dbt-postgres dbt-spark e2e-airflow
 
 help:
 	@echo "make demo      create .venv, generate sample data, run the loyalist_daily DAG, print the summary"
 	@echo "make test      run the test suite (excludes @slow)"
 	@echo "make lint      ruff"
 	@echo "make e2e-airflow  real Airflow (Postgres metadata DB, scheduler, dag-processor, API server) runs loyalist_daily"
+	@echo "make dbt-postgres / dbt-spark   build a sample on DuckDB and on that dbt target, compare the marts"
 	@echo "make clean     remove generated data, Airflow state and the venv"
 
 $(UV):
@@ -68,6 +74,13 @@ test-all: install
 # E2E_ARGS, e.g. "--executor celery" (needs apache-airflow-providers-celery and the local Redis).
 e2e-airflow: install
 	$(VENV_BIN)/python scripts/e2e_airflow.py $(E2E_ARGS)
+
+dbt-postgres: install
+	LOYALIST_PG_DBNAME=$(PARITY_PG_DBNAME) $(VENV_BIN)/python -m loyalist.target_parity --target postgres --data-dir $(PARITY_DIR)/postgres $(PARITY_ARGS)
+
+# Needs the spark dependency group: make install SYNC_FLAGS=--all-groups (CI does).
+dbt-spark: install
+	$(VENV_BIN)/python -m loyalist.target_parity --target spark --data-dir $(PARITY_DIR)/spark $(PARITY_ARGS)
 
 lint: install
 	$(VENV_BIN)/ruff check loyalist ml expectations dags tests scripts

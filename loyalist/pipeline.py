@@ -197,11 +197,14 @@ def dbt_command(settings: Settings, *args: str) -> list[str]:
 
 
 def dbt_env(settings: Settings) -> dict[str, str]:
+    from loyalist.targets import spark_dir
+
     dbt_dir = settings.data_dir / "dbt"
     return {
         **os.environ,
         "LOYALIST_WAREHOUSE": str(settings.warehouse_path),
         "LOYALIST_DUCKDB_MEMORY_LIMIT": settings.duckdb_memory_limit,
+        "LOYALIST_SPARK_DIR": str(spark_dir(settings)),
         "DBT_TARGET_PATH": str(dbt_dir / "target"),
         "DBT_LOG_PATH": str(dbt_dir / "logs"),
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "False",
@@ -211,7 +214,14 @@ def dbt_env(settings: Settings) -> dict[str, str]:
 
 @logged_step("dbt_build")
 def dbt_build(settings: Settings, as_of: date) -> None:
-    """Run ``dbt build`` (models, snapshots, seeds, tests, unit tests) as of ``as_of``."""
+    """Run ``dbt build`` (models, snapshots, seeds, tests, unit tests) as of ``as_of``.
+
+    On a Postgres or Spark target the raw tables are first mirrored there from DuckDB (loyalist.targets).
+    """
+    if settings.dbt_target != "duckdb":
+        from loyalist.targets import load_raw_for_target
+
+        load_raw_for_target(settings)
     cmd = dbt_command(settings, "build", "--vars", json.dumps({"as_of_date": as_of.isoformat()}))
     log.info("running %s", " ".join(cmd))
     proc = subprocess.run(cmd, env=dbt_env(settings), capture_output=True, text=True)

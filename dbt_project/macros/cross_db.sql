@@ -9,6 +9,29 @@
     timestamp with time zone
 {%- endmacro %}
 
+{#- Spark's TIMESTAMP is an instant shown in the session time zone (UTC: profiles.yml), like timestamptz. -#}
+{% macro spark__type_timestamptz() -%}
+    timestamp
+{%- endmacro %}
+
+
+{#-
+    Variable-length string spelled `varchar`: the type the marts' contracts name. dbt.type_string()
+    is `text` on Postgres, which an incremental model's on_schema_change check tells apart from
+    varchar; Spark has no bare varchar (it wants a length) and calls it string.
+-#}
+{% macro type_varchar() -%}
+    {{ return(adapter.dispatch('type_varchar', 'loyalist')()) }}
+{%- endmacro %}
+
+{% macro default__type_varchar() -%}
+    varchar
+{%- endmacro %}
+
+{% macro spark__type_varchar() -%}
+    string
+{%- endmacro %}
+
 
 {#- The UTC calendar day of a timestamptz, independent of the session time zone. -#}
 {% macro utc_date(timestamp_column) -%}
@@ -17,6 +40,11 @@
 
 {% macro default__utc_date(timestamp_column) -%}
     cast(({{ timestamp_column }} at time zone 'UTC') as date)
+{%- endmacro %}
+
+{#- Spark has no AT TIME ZONE; to_utc_timestamp shifts the instant to UTC wall-clock time first. -#}
+{% macro spark__utc_date(timestamp_column) -%}
+    cast(to_utc_timestamp({{ timestamp_column }}, current_timezone()) as date)
 {%- endmacro %}
 
 
@@ -30,6 +58,10 @@
 {%- endmacro %}
 
 {% macro snowflake__strip_non_digits(string_expression) -%}
+    regexp_replace({{ string_expression }}, '[^0-9]', '')
+{%- endmacro %}
+
+{% macro spark__strip_non_digits(string_expression) -%}
     regexp_replace({{ string_expression }}, '[^0-9]', '')
 {%- endmacro %}
 

@@ -20,8 +20,5 @@
 
 {#- Pre-hook of customer_lifecycle_history: a run for day D replaces what runs for D or later wrote. -#}
 {% macro lifecycle_history_delete_from_as_of() -%}
-    {%- if is_incremental() -%}
-        delete from {{ this }}
-        where valid_from >= cast('{{ as_of_date() }}' as date)
-    {%- endif -%}
+    {{ delete_replaced_rows("valid_from >= cast('" ~ as_of_date() ~ "' as date)") }}
 {%- endmacro %}

@@ -54,9 +54,6 @@
 
 {#- Pre-hook: delete what this run recomputes (same transaction as the insert). -#}
 {% macro loyalty_ledger_delete_recomputed() -%}
-    {%- if is_incremental() -%}
-        delete from {{ this }}
-        where {{ loyalty_ledger_is_recomputed(this, loyalty_ledger_recompute_from()) }}
-    {%- endif -%}
+    {{ delete_replaced_rows(loyalty_ledger_is_recomputed(this, loyalty_ledger_recompute_from())) }}
 {%- endmacro %}
 

@@ -1,5 +1,8 @@
 -- Pairs of source accounts that share an identity key (deterministic matching rules).
 
+{#- A table: the label propagation reads it once per round on Spark (macros/identity.sql). -#}
+{{ config(materialized='table') }}
+
 {%- set max_accounts_per_key = var('identity_max_accounts_per_key') %}
 
 with

@@ -9,6 +9,8 @@
 --        - reopens it (valid_to = null) when a deleted later run had closed it but the stage on D
 --          is still the same,
 --        - opens a new row from D for a new customer or a new stage.
+-- (On Spark, which cannot delete from Parquet tables, the run rewrites the whole table to the same
+-- rows instead: macros/incremental.sql.)
 -- Rows that started before D are never rewritten except for their valid_to / is_current, so "which
 -- stage was X in on day Y" (valid_from <= Y < coalesce(valid_to, ...)) keeps the answer of the run for Y.
 -- The first build (empty warehouse, or --full-refresh) backfills the stage at the month ends of the
@@ -17,9 +19,10 @@
 {{ config(
     materialized='incremental',
     unique_key=['customer_id', 'valid_from'],
-    incremental_strategy='delete+insert',
+    incremental_strategy=replace_rows_strategy(),
     on_schema_change='fail',
-    pre_hook="{{ lifecycle_history_delete_from_as_of() }}"
+    pre_hook="{{ lifecycle_history_delete_from_as_of() }}",
+    post_hook="{{ drop_previous_rows() }}"
 ) }}
 
 {%- set as_of = "cast('" ~ as_of_date() ~ "' as date)" %}
@@ -40,7 +43,7 @@ snapshots as (
 history as (
 
     -- what the pre-hook left: rows started before D (filtered again so the logic stands alone)
-    select * from {{ this }}
+    select * from {{ incremental_previous() }}
     where valid_from < {{ as_of }}
 
 ),
@@ -143,11 +146,11 @@ changed_rows as (
 
 final as (
 
-    -- varchar, not dbt.type_string() (text on Postgres): the incremental runs compare these
-    -- types with the contract's (on_schema_change = fail)
+    -- type_varchar(), not dbt.type_string() (text on Postgres): the incremental runs compare
+    -- these types with the contract's (on_schema_change = fail)
     select
-        cast(customer_id as varchar) as customer_id,
-        cast(lifecycle_stage as varchar) as lifecycle_stage,
+        cast(customer_id as {{ type_varchar() }}) as customer_id,
+        cast(lifecycle_stage as {{ type_varchar() }}) as lifecycle_stage,
         cast(valid_from as date) as valid_from,
         cast(valid_to as date) as valid_to,
         valid_to is null as is_current,
@@ -157,3 +160,4 @@ final as (
 )
 
 select * from final
+{{ incremental_kept_rows('final', 'history', ['customer_id', 'valid_from']) }}

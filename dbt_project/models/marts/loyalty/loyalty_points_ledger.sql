@@ -6,13 +6,16 @@
 -- all events of customers whose accounts now resolve differently; the pre-hook deletes exactly
 -- those rows first, in the same transaction. Customers that keep earlier rows continue from them:
 -- their balance before the window and their last earn/redeem day before it are carried in.
+-- (On Spark, which cannot delete from Parquet tables, the run rewrites the whole table to the same
+-- rows instead: macros/incremental.sql.)
 
 {{ config(
     materialized='incremental',
     unique_key='points_event_id',
-    incremental_strategy='delete+insert',
+    incremental_strategy=replace_rows_strategy(),
     on_schema_change='fail',
-    pre_hook="{{ loyalty_ledger_delete_recomputed() }}"
+    pre_hook="{{ loyalty_ledger_delete_recomputed() }}",
+    post_hook="{{ drop_previous_rows() }}"
 ) }}
 
 {%- set as_of = "cast('" ~ as_of_date() ~ "' as date)" %}
@@ -43,8 +46,8 @@ accounts as (
 kept_events as (
 
     -- the rows the pre-hook keeps (filtered again so the logic stands alone)
-    select * from {{ this }}
-    where not {{ loyalty_ledger_is_recomputed(this, recompute_from) }}
+    select * from {{ incremental_previous() }}
+    where not {{ loyalty_ledger_is_recomputed(incremental_previous(), recompute_from) }}
 
 ),
 
@@ -291,16 +294,16 @@ new_events as (
 
 final as (
 
-    -- varchar, not dbt.type_string() (text on Postgres): the incremental runs compare these
-    -- types with the contract's (on_schema_change = fail)
+    -- type_varchar(), not dbt.type_string() (text on Postgres): the incremental runs compare
+    -- these types with the contract's (on_schema_change = fail)
     select
-        cast(points_event_id as varchar) as points_event_id,
-        cast(customer_id as varchar) as customer_id,
-        cast(event_type as varchar) as event_type,
+        cast(points_event_id as {{ type_varchar() }}) as points_event_id,
+        cast(customer_id as {{ type_varchar() }}) as customer_id,
+        cast(event_type as {{ type_varchar() }}) as event_type,
         cast(event_at as {{ type_timestamptz() }}) as event_at,
         cast(event_date as date) as event_date,
-        cast(order_id as varchar) as order_id,
-        cast(account_key as varchar) as account_key,
+        cast(order_id as {{ type_varchar() }}) as order_id,
+        cast(account_key as {{ type_varchar() }}) as account_key,
         cast(points as integer) as points,
         {{ as_of }} as computed_as_of_date
     from new_events
@@ -308,3 +311,4 @@ final as (
 )
 
 select * from final
+{{ incremental_kept_rows('final', 'kept_events', 'points_event_id') }}

@@ -137,8 +137,8 @@ contacts as (
             case
                 when feedback_type <> 'complaint' then 0
                 when first_response_at is not null
-                    and first_response_hours > {{ var('fourc_response_sla_hours') }} then 1
-                when first_response_at is null and open_hours > {{ var('fourc_response_sla_hours') }} then 1
+                    and first_response_hours > {{ var('complaint_first_response_sla_hours') }} then 1
+                when first_response_at is null and open_hours > {{ var('complaint_first_response_sla_hours') }} then 1
                 else 0
             end
         ) as complaints_breaching_sla

@@ -26,12 +26,13 @@ export GX_ANALYTICS_ENABLED ?= false
 export DBT_SEND_ANONYMOUS_USAGE_STATS ?= False
 export UV_COMPILE_BYTECODE ?= 1
 
-.PHONY: help install demo test test-all lint airflow-db clean
+.PHONY: help install demo test test-all lint airflow-db clean bench
 
 help:
 	@echo "make demo      create .venv, generate sample data, run the loyalist_daily DAG, print the summary"
 	@echo "make test      run the test suite (excludes @slow)"
 	@echo "make lint      ruff"
+	@echo "make bench     benchmarks at SIZES customers (default 10k,100k,1M) -> BENCHMARKS.md (not in make test)"
 	@echo "make clean     remove generated data, Airflow state and the venv"
 
 $(UV):
@@ -63,8 +64,14 @@ test: install
 test-all: install
 	$(VENV_BIN)/pytest
 
+# Benchmarks (docs/benchmarks.md): e.g. `make bench SIZES=10000` for a quick one. Not part of `make test`.
+SIZES ?= 10000,100000,1000000
+BENCH_DAYS ?= 365
+bench: install
+	PYTHONPATH=$(CURDIR) $(VENV_BIN)/python -m benchmarks.bench --sizes $(SIZES) --days $(BENCH_DAYS)
+
 lint: install
-	$(VENV_BIN)/ruff check loyalist ml expectations dags tests
+	$(VENV_BIN)/ruff check loyalist ml expectations dags tests benchmarks
 
 clean:
-	rm -rf data .loyalist .venv .tools dbt_project/target dbt_project/logs
+	rm -rf data .loyalist .venv .tools .bench dbt_project/target dbt_project/logs

@@ -91,6 +91,7 @@ def run_measured(cmd: list[str], env: dict[str, str], log_path: Path) -> dict:
         events, done = [], None
         for line in proc.stdout:
             log.write(line)
+            log.flush()  # follow progress with `tail -f`
             try:
                 event = json.loads(line)
             except ValueError:
@@ -273,19 +274,38 @@ def machine() -> dict:
             "dbt_core": dbt_core, "pandas": pandas.__version__, "polars": polars.__version__}
 
 
-def bench_size(customers: int, args, host: dict) -> dict:
+def prepare(customers: int, args) -> tuple[Path, dict[str, str], dict]:
+    """An empty data dir for one size with generated landing data (reused if generated with the same settings)."""
     data_dir = args.work_dir / str(customers)
-    shutil.rmtree(data_dir, ignore_errors=True)
-    data_dir.mkdir(parents=True)
+    spec = {"customers": customers, "days": args.days + 1, "end_date": args.end_date.isoformat(), "seed": args.seed}
+    marker = data_dir / "generate.json"
+    reuse = args.reuse_landing and marker.exists() and json.loads(marker.read_text())["spec"] == spec
+    if reuse:
+        for child in data_dir.iterdir():
+            if child.name not in ("landing", "generate.json"):
+                shutil.rmtree(child) if child.is_dir() else child.unlink()
+    else:
+        shutil.rmtree(data_dir, ignore_errors=True)
+    data_dir.mkdir(parents=True, exist_ok=True)
     env = bench_env(data_dir, args.memory_limit)
+    if not reuse:
+        print(f"[{customers:,}] generating {args.days + 1} days ...", flush=True)
+        generated = generate(data_dir, env, customers, args.days, args.end_date, args.seed)
+        generated["load_avg"] = [round(x, 2) for x in os.getloadavg()]
+        marker.write_text(json.dumps({"spec": spec, "result": generated}))
+    return data_dir, env, json.loads(marker.read_text())["result"]
+
+
+def bench_size(customers: int, args, host: dict) -> dict:
+    data_dir, env, generated = prepare(customers, args)
     new_day = args.end_date
     full_day = new_day - timedelta(days=1)
     result: dict = {"customers": customers, "days": args.days, "as_of_full": full_day.isoformat(),
                     "as_of_incremental": new_day.isoformat(), "duckdb_memory_limit": args.memory_limit,
                     "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
                     "load_avg_start": [round(x, 2) for x in os.getloadavg()], "machine": host}
-    print(f"[{customers:,}] generating {args.days + 1} days ...", flush=True)
-    result.update(generate(data_dir, env, customers, args.days, new_day, args.seed))
+    result.update({k: v for k, v in generated.items() if k != "load_avg"})
+    result["load_avg_generate"] = generated.get("load_avg")
     print(f"[{customers:,}] generated in {result['generate_s']:.1f}s; full run for {full_day} ...", flush=True)
     full = run_day(data_dir, env, full_day, FULL_STAGES, "full")
     print(f"[{customers:,}] full run {full['run_s']:.1f}s (+ train {full['stage_s'].get('train', 0):.1f}s), "
@@ -311,7 +331,8 @@ def bench_size(customers: int, args, host: dict) -> dict:
     print(f"[{customers:,}] floor {refs['floor_s']:.2f}s marts {refs['marts_s']:.2f}s "
           f"pandas {refs['pandas_s']:.2f}s polars {refs['polars_s']:.2f}s", flush=True)
     if not args.keep_data:
-        shutil.rmtree(data_dir / "landing", ignore_errors=True)
+        if not args.reuse_landing:
+            shutil.rmtree(data_dir / "landing", ignore_errors=True)
         shutil.rmtree(data_dir / "baseline_inputs", ignore_errors=True)
         for big in ("warehouse", "published"):
             shutil.rmtree(data_dir / big, ignore_errors=True)
@@ -330,8 +351,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "results.json")
     p.add_argument("--markdown", type=Path, default=ROOT / "BENCHMARKS.md")
     p.add_argument("--keep-data", action="store_true", help="keep landing files and warehouses")
+    p.add_argument("--reuse-landing", action="store_true",
+                   help="reuse landing data generated earlier with the same settings (its generate_s is reported)")
+    p.add_argument("--generate-only", action="store_true", help="only generate the sizes' landing data")
     args = p.parse_args(argv)
     sizes = [int(s.replace("_", "")) for s in args.sizes.split(",") if s.strip()]
+    if args.generate_only:
+        for n in sizes:
+            args.reuse_landing = True
+            prepare(n, args)
+        return 0
     host = machine()
     # Merge into earlier results: a quick `SIZES=10000` run replaces only that size's row.
     previous = json.loads(args.results.read_text()) if args.results.exists() else []

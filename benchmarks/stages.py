@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import sys
 import time
 from datetime import UTC, date, datetime, timedelta
@@ -24,8 +25,14 @@ STAGES = ("ingest", "check_freshness", "validate_raw", "dbt_build", "train", "sc
           "validate_outputs", "publish")
 
 
+def cpu_seconds() -> float:
+    """CPU time (user + system) of this process and its finished children (dbt), for contended machines."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 def emit(**fields) -> None:
-    print(json.dumps(fields, default=str), flush=True)
+    print(json.dumps({**fields, "cpu": cpu_seconds()}, default=str), flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:

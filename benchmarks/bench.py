@@ -25,6 +25,7 @@ import json
 import os
 import platform
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -85,25 +86,35 @@ def run_measured(cmd: list[str], env: dict[str, str], log_path: Path) -> dict:
     """Run ``cmd``; return wall time, peak tree RSS (total and per stage) and the stages' JSON events."""
     t0 = time.perf_counter()
     with log_path.open("w") as log:
-        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=log, text=True, cwd=ROOT)
+        # Own session: an interrupted bench stops the whole tree (dbt included), not just the child.
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=log, text=True, cwd=ROOT,
+                                start_new_session=True)
         sampler = TreeSampler(proc.pid)
         sampler.start()
         events, done = [], None
-        for line in proc.stdout:
-            log.write(line)
-            log.flush()  # follow progress with `tail -f`
-            try:
-                event = json.loads(line)
-            except ValueError:
-                continue
-            events.append(event)
-            if event.get("event") == "start":
-                sampler.label = event["stage"]
-            elif event.get("event") == "done":
-                done = event
-        rc = proc.wait()
-        sampler.stop.set()
-        sampler.join()
+        try:
+            for line in proc.stdout:
+                log.write(line)
+                try:
+                    event = json.loads(line)
+                except ValueError:
+                    continue
+                events.append(event)
+                if event.get("event") == "start":
+                    sampler.label = event["stage"]
+                elif event.get("event") == "end":  # the stage's peak, so an interrupted run still has it
+                    peak = round(sampler.peaks.get(event["stage"], 0.0), 1)
+                    log.write(json.dumps({"event": "rss", "stage": event["stage"], "peak_mb": peak}) + "\n")
+                elif event.get("event") == "done":
+                    done = event
+                log.flush()  # follow progress with `tail -f`
+            rc = proc.wait()
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+                proc.wait()
+            sampler.stop.set()
+            sampler.join()
     wall = time.perf_counter() - t0
     if rc != 0:
         raise BenchError(f"{' '.join(cmd[:4])}... failed (exit {rc}); see {log_path}")
@@ -358,6 +369,48 @@ def bench_size(customers: int, args, host: dict) -> dict:
     return result
 
 
+def partial_result(customers: int, args, host: dict, reason: str) -> dict:
+    """What an interrupted or failed size measured so far, from its logs (stage times, CPU, RSS peaks)."""
+    data_dir = args.work_dir / str(customers)
+    marker = data_dir / "generate.json"
+    result: dict = {"customers": customers, "days": args.days, "complete": False, "stopped_because": reason,
+                    "duckdb_memory_limit": args.memory_limit, "machine": host,
+                    "load_avg_end": [round(x, 2) for x in os.getloadavg()],
+                    "finished_at": datetime.now(UTC).isoformat(timespec="seconds")}
+    if marker.exists():
+        result.update({k: v for k, v in json.loads(marker.read_text())["result"].items() if k != "load_avg"})
+    for tag in ("full", "incremental"):
+        log = data_dir / f"{tag}.log"
+        if not log.exists():
+            continue
+        events = [json.loads(ln) for ln in log.read_text().splitlines() if ln.startswith('{"event"')]
+        starts = {e["stage"]: e for e in events if e["event"] == "start"}
+        ends = {e["stage"]: e for e in events if e["event"] == "end"}
+        result[tag] = {
+            "stage_s": {k: round(e["t"] - starts[k]["t"], 3) for k, e in ends.items()},
+            "stage_cpu_s": {k: round(e.get("cpu", 0) - starts[k].get("cpu", 0), 3) for k, e in ends.items()},
+            "stage_rss_mb": {e["stage"]: e["peak_mb"] for e in events if e["event"] == "rss"},
+            "unfinished_stage": next((k for k in starts if k not in ends), None),
+        }
+    return result
+
+
+def write_results(args, result: dict) -> None:
+    """Merge one size's result into the results on disk (other sizes stay) and rewrite BENCHMARKS.md."""
+    n = result["customers"]
+    (args.work_dir / str(n)).mkdir(parents=True, exist_ok=True)
+    (args.work_dir / str(n) / "result.json").write_text(json.dumps(result, indent=2) + "\n")
+    previous = json.loads(args.results.read_text()) if args.results.exists() else []
+    by_size = {r["customers"]: r for r in previous} | {n: result}
+    results = [by_size[k] for k in sorted(by_size)]
+    args.results.write_text(json.dumps(results, indent=2) + "\n")
+    args.markdown.write_text(report.markdown(results))
+
+
+def _stop(signum, frame):
+    raise SystemExit(f"stopped by signal {signum}")
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--sizes", default="10000,100000,1000000", help="customers per size, comma-separated")
@@ -375,6 +428,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--reuse-landing", action="store_true",
                    help="reuse landing data generated earlier with the same settings (its generate_s is reported)")
     p.add_argument("--generate-only", action="store_true", help="only generate the sizes' landing data")
+    p.add_argument("--record-partial", metavar="REASON",
+                   help="record what the sizes' logs hold (an interrupted run) as incomplete results")
     args = p.parse_args(argv)
     sizes = [int(s.replace("_", "")) for s in args.sizes.split(",") if s.strip()]
     if args.generate_only:
@@ -383,19 +438,21 @@ def main(argv: list[str] | None = None) -> int:
             prepare(n, args)
         return 0
     host = machine()
+    if args.record_partial:
+        for n in sizes:
+            write_results(args, partial_result(n, args, host, args.record_partial))
+        return 0
+    signal.signal(signal.SIGTERM, _stop)
     for n in sizes:
         try:
             result = bench_size(n, args, host)
-        except BenchError as exc:
-            print(f"bench failed at {n:,} customers: {exc}", file=sys.stderr)
+        except (BenchError, SystemExit, KeyboardInterrupt) as exc:
+            print(f"bench stopped at {n:,} customers: {exc}", file=sys.stderr)
+            write_results(args, partial_result(n, args, host, str(exc) or type(exc).__name__))
             return 1
-        (args.work_dir / str(n) / "result.json").write_text(json.dumps(result, indent=2) + "\n")
+        result["complete"] = True
         # Merge into the results on disk now: a quick `SIZES=10000` run replaces only that size's row.
-        previous = json.loads(args.results.read_text()) if args.results.exists() else []
-        by_size = {r["customers"]: r for r in previous} | {n: result}
-        results = [by_size[k] for k in sorted(by_size)]
-        args.results.write_text(json.dumps(results, indent=2) + "\n")
-        args.markdown.write_text(report.markdown(results))
+        write_results(args, result)
     print(f"wrote {args.results} and {args.markdown}")
     return 0
 

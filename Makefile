@@ -31,7 +31,7 @@ PARITY_DIR ?= $(CURDIR)/.loyalist/parity
 PARITY_ARGS ?= --customers 300 --days 200 --seed 7 --end-date 2025-03-31
 PARITY_PG_DBNAME ?= loyalist_parity
 
-.PHONY: help install demo test test-all lint airflow-db clean dbt-postgres dbt-spark e2e-airflow
+.PHONY: help install demo test test-all lint airflow-db clean dbt-postgres dbt-spark e2e-airflow bench
 
 help:
 	@echo "make demo      create .venv, generate sample data, run the loyalist_daily DAG, print the summary"
@@ -39,6 +39,7 @@ help:
 	@echo "make lint      ruff"
 	@echo "make e2e-airflow  real Airflow (Postgres metadata DB, scheduler, dag-processor, API server) runs loyalist_daily"
 	@echo "make dbt-postgres / dbt-spark   build a sample on DuckDB and on that dbt target, compare the marts"
+	@echo "make bench     benchmarks at SIZES customers (default 10k,100k,1M) -> BENCHMARKS.md (not in make test)"
 	@echo "make clean     remove generated data, Airflow state and the venv"
 
 $(UV):
@@ -82,8 +83,14 @@ dbt-postgres: install
 dbt-spark: install
 	$(VENV_BIN)/python -m loyalist.target_parity --target spark --data-dir $(PARITY_DIR)/spark $(PARITY_ARGS)
 
+# Benchmarks (docs/benchmarks.md): e.g. `make bench SIZES=10000` for a quick one. Not part of `make test`.
+SIZES ?= 10000,100000,1000000
+BENCH_DAYS ?= 365
+bench: install
+	PYTHONPATH=$(CURDIR) $(VENV_BIN)/python -m benchmarks.bench --sizes $(SIZES) --days $(BENCH_DAYS)
+
 lint: install
-	$(VENV_BIN)/ruff check loyalist ml expectations dags tests scripts
+	$(VENV_BIN)/ruff check loyalist ml expectations dags tests scripts benchmarks
 
 clean:
-	rm -rf data .loyalist .venv .tools dbt_project/target dbt_project/logs
+	rm -rf data .loyalist .venv .tools .bench dbt_project/target dbt_project/logs

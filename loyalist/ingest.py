@@ -13,6 +13,7 @@ them), plus any file of an earlier partition that was never loaded or whose cont
 
 from __future__ import annotations
 
+import codecs
 import csv
 import hashlib
 import logging
@@ -159,19 +160,30 @@ def files_to_load(con: duckdb.DuckDBPyConnection, landing_dir: Path, entity: str
 FALLBACK_ENCODINGS = ("gb18030",)
 
 
-def _is_utf8(path: Path) -> bool:
-    try:
-        with path.open("r", encoding="utf-8", newline="") as fh:
-            while fh.read(1 << 20):
-                pass
-    except UnicodeDecodeError:
-        return False
-    return True
+def inspect_file(path: Path) -> tuple[str, bool]:
+    """The file's SHA-256 and whether it is valid UTF-8, from one read (landing files can be gigabytes)."""
+    digest = hashlib.sha256()
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    utf8 = True
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+            if utf8:
+                try:
+                    decoder.decode(chunk)
+                except UnicodeDecodeError:
+                    utf8 = False
+    if utf8:
+        try:
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            utf8 = False
+    return digest.hexdigest(), utf8
 
 
-def readable_copy(path: Path, workdir: Path) -> tuple[Path, str]:
+def readable_copy(path: Path, workdir: Path, is_utf8: bool) -> tuple[Path, str]:
     """A UTF-8 version of a CSV landing file and the encoding it was in (the file itself if UTF-8)."""
-    if path.suffix != ".csv" or _is_utf8(path):
+    if path.suffix != ".csv" or is_utf8:
         return path, "utf-8"
     for encoding in FALLBACK_ENCODINGS:
         try:
@@ -317,7 +329,8 @@ def load_files(con: duckdb.DuckDBPyConnection, entity_name: str, files: list[Lan
         return []
     entity = ENTITIES[entity_name]
     with tempfile.TemporaryDirectory(prefix="loyalist-ingest-") as workdir:
-        readable = {f: readable_copy(f.path, Path(workdir))[0] for f in files}
+        inspected = {str(f.path): inspect_file(f.path) for f in files}
+        readable = {f: readable_copy(f.path, Path(workdir), inspected[str(f.path)][1])[0] for f in files}
         headers = {str(f.path): read_header(readable[f]) for f in files}
         extras = _check_headers(entity, headers)
         _stage_text_rows(con, entity, files, headers, readable)
@@ -367,7 +380,7 @@ def load_files(con: duckdb.DuckDBPyConnection, entity_name: str, files: list[Lan
                 raise IngestError(f"{source_file}: conservation broken: read {read}, loaded {loaded}, "
                                   f"quarantined {quarantined}, suppressed {dropped}")
             stat = Path(source_file).stat()
-            manifest.append([entity.name, source_file, day, file_sha256(Path(source_file)), stat.st_size,
+            manifest.append([entity.name, source_file, day, inspected[source_file][0], stat.st_size,
                              stat.st_mtime_ns, batch_id, read, loaded, quarantined,
                              ",".join(extras[source_file]), dropped])
             results.append(LoadResult(entity.name, source_file, day, read, loaded, quarantined,

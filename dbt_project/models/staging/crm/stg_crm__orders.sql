@@ -8,20 +8,42 @@ source as (
 
 ),
 
+-- Almost every order id is loaded once: rank only the ids that came more than once, so the
+-- window (a sort) runs over a handful of rows instead of the whole history.
+resent as (
+
+    select order_id
+    from source
+    group by order_id
+    having count(*) > 1
+
+),
+
 versions as (
 
     select
-        *,
-        row_number() over (
-            partition by order_id
-            -- a re-sent order is a correction: the most recently loaded copy is the truth
-            order by
-                _loaded_at desc,
-                _partition_date desc,
-                _source_file desc,
-                _row_in_file desc
-        ) as version_rank
+        source.*,
+        1 as version_rank
     from source
+    where not exists (select 1 from resent where resent.order_id = source.order_id)
+
+    union all
+
+    select * from (
+        select
+            source.*,
+            row_number() over (
+                partition by source.order_id
+                -- a re-sent order is a correction: the most recently loaded copy is the truth
+                order by
+                    source._loaded_at desc,
+                    source._partition_date desc,
+                    source._source_file desc,
+                    source._row_in_file desc
+            ) as version_rank
+        from source
+        where exists (select 1 from resent where resent.order_id = source.order_id)
+    ) as ranked
 
 ),
 

@@ -1,0 +1,281 @@
+"""The references the pipeline's RFM + lifecycle marts are measured against.
+
+* ``floor``: one DuckDB scan of the raw order columns those marts read (nothing can be faster than
+  reading the input once).
+* ``pandas_marts`` / ``polars_marts``: the same marts as a competent analyst would write them in pandas
+  and in polars (lazy): vectorised, no Python loops over customers. They start from an extract of the
+  same inputs the pipeline's SQL starts from (``export_inputs``: the raw order versions, the resolved
+  accounts and the RFM segment seed) and apply the same rules: latest loaded version of each order,
+  events up to the end of the as-of day, completed sales and refunds, RFM quintile scores with ties
+  sharing a score, the lifecycle stages in the order the dbt model checks them.
+
+Thresholds are read from ``dbt_project/dbt_project.yml`` (their single home), never copied here.
+Each implementation returns per-customer frames; ``counts`` reduces them to the segment and stage
+counts that are compared with ``marts.customer_segments``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import yaml
+
+from loyalist.config import DBT_PROJECT_DIR
+
+# The raw order columns the RFM and lifecycle marts read (through stg_crm__orders and transactions):
+# the dedupe order, the as-of filter, the account key, the type/status filters and the amount.
+ORDER_COLUMNS = ("order_id", "source_system", "source_customer_id", "ordered_at", "transaction_type", "status",
+                 "net_amount", "_loaded_at", "_partition_date", "_source_file", "_row_in_file")
+VERSION_ORDER = ("_loaded_at", "_partition_date", "_source_file", "_row_in_file")  # newest first wins
+
+
+@dataclass(frozen=True)
+class Rules:
+    """The dbt vars the two marts use."""
+
+    rfm_window_days: int
+    churn_after_days: int
+    active_within_days: int
+    reactivated_within_days: int
+    new_within_days: int
+    loyal_min_orders: int
+    loyal_window_days: int
+
+    @classmethod
+    def from_dbt_project(cls, project_dir: Path = DBT_PROJECT_DIR) -> Rules:
+        v = yaml.safe_load((project_dir / "dbt_project.yml").read_text())["vars"]
+        return cls(int(v["rfm_window_days"]), int(v["churn_after_days"]), int(v["lifecycle_active_within_days"]),
+                   int(v["lifecycle_reactivated_within_days"]), int(v["lifecycle_new_within_days"]),
+                   int(v["lifecycle_loyal_min_orders"]), int(v["lifecycle_loyal_window_days"]))
+
+
+def export_inputs(con: duckdb.DuckDBPyConnection, out: Path) -> dict[str, Path]:
+    """Write the baselines' inputs as Parquet (not timed: an analyst's extract of the warehouse).
+
+    ``net_amount`` is written as DOUBLE (the baselines sum it in integer cents, so no float ties).
+    """
+    out.mkdir(parents=True, exist_ok=True)
+    cols = ", ".join("cast(net_amount as double) as net_amount" if c == "net_amount" else c for c in ORDER_COLUMNS)
+    paths = {"orders": out / "orders.parquet", "accounts": out / "accounts.parquet",
+             "rfm_segments": out / "rfm_segments.parquet"}
+    con.execute(f"copy (select {cols} from raw.orders) to '{paths['orders']}' (format parquet)")
+    con.execute(f"copy (select source_system, source_customer_id, customer_id "
+                f"from intermediate.int_customer_accounts_resolved) to '{paths['accounts']}' (format parquet)")
+    con.execute(f"copy (select r_score, fm_score, rfm_segment from seeds.rfm_segments) "
+                f"to '{paths['rfm_segments']}' (format parquet)")
+    return paths
+
+
+def floor_scan(con: duckdb.DuckDBPyConnection) -> int:
+    """One pass over the raw order columns the marts read (hashing every value so none is skipped)."""
+    return con.execute(f"select sum(hash({', '.join(ORDER_COLUMNS)})) from raw.orders").fetchone()[0]
+
+
+# --------------------------------------------------------------------------------------------------
+# pandas
+# --------------------------------------------------------------------------------------------------
+def pandas_marts(inputs: Path, as_of: date, rules: Rules):
+    """(rfm, stages): one row per buyer with its segment; one row per customer with its stage."""
+    import numpy as np
+    import pandas as pd
+
+    orders = pd.read_parquet(inputs / "orders.parquet", columns=list(ORDER_COLUMNS))
+    # Latest loaded version of each order: only ids sent more than once need sorting.
+    dup = orders["order_id"].duplicated(keep=False)
+    if dup.any():
+        resent = orders[dup].sort_values(["order_id", *VERSION_ORDER], ascending=[True] + [False] * 4)
+        orders = pd.concat([orders[~dup], resent.drop_duplicates("order_id", keep="first")], ignore_index=True)
+    # Whole UTC days since the epoch; events after the as-of day are not seen yet.
+    day = orders["ordered_at"].to_numpy(dtype="datetime64[us]").astype("datetime64[D]").astype(np.int64)
+    as_of_day = (np.datetime64(as_of, "D") - np.datetime64(0, "D")).astype(np.int64)
+    keep = (day <= as_of_day) & (orders["status"] == "completed").to_numpy()
+    tx = pd.DataFrame({
+        "source_system": orders["source_system"].to_numpy()[keep],
+        "source_customer_id": orders["source_customer_id"].to_numpy()[keep],
+        "order_id": orders["order_id"].to_numpy()[keep],
+        "ordered_at": orders["ordered_at"].to_numpy()[keep],
+        "day": day[keep],
+        "is_sale": (orders["transaction_type"] == "sale").to_numpy()[keep],
+        "cents": np.rint(orders["net_amount"].to_numpy()[keep] * 100).astype(np.int64),
+    })
+    del orders
+    accounts = pd.read_parquet(inputs / "accounts.parquet")
+    tx = tx.merge(accounts, on=["source_system", "source_customer_id"], how="left", validate="many_to_one")
+
+    # RFM over buyers (at least one completed sale).
+    window_start = as_of_day + 1 - rules.rfm_window_days
+    in_window = tx["day"].to_numpy() >= window_start
+    is_sale = tx["is_sale"].to_numpy()
+    g = pd.DataFrame({
+        "customer_id": tx["customer_id"].to_numpy(),
+        "sale_day": np.where(is_sale, tx["day"].to_numpy(), np.iinfo(np.int64).min),
+        "sale": is_sale.astype(np.int64),
+        "window_sale": (is_sale & in_window).astype(np.int64),
+        "window_cents": np.where(in_window, tx["cents"].to_numpy(), 0),
+    }).groupby("customer_id", sort=False).agg(last_day=("sale_day", "max"), lifetime_orders=("sale", "sum"),
+                                               frequency=("window_sale", "sum"), monetary=("window_cents", "sum"))
+    rfm = g[g["lifetime_orders"] > 0].copy()
+    rfm["recency_days"] = as_of_day - rfm["last_day"]
+    buyers = len(rfm)
+    for score, col, ascending in (("r_score", "recency_days", False), ("f_score", "frequency", True),
+                                  ("m_score", "monetary", True)):
+        rank = rfm[col].rank(method="min", ascending=ascending).to_numpy(np.int64)
+        rfm[score] = 1 + (5 * (rank - 1)) // buyers
+    rfm["fm_score"] = (rfm["f_score"] + rfm["m_score"]) // 2
+    segments = pd.read_parquet(inputs / "rfm_segments.parquet")
+    rfm = rfm.reset_index().merge(segments, on=["r_score", "fm_score"], how="left")
+
+    # Lifecycle stage on the as-of day, for every customer.
+    sales = tx.loc[is_sale, ["customer_id", "ordered_at", "order_id", "day"]].sort_values(
+        ["customer_id", "ordered_at", "order_id"])
+    cust = sales["customer_id"].to_numpy()
+    days = sales["day"].to_numpy()
+    same = np.r_[False, cust[1:] == cust[:-1]]
+    gap = np.where(same, days - np.r_[0, days[:-1]], -1)
+    comeback_day = np.where(same & (gap > rules.churn_after_days), days, np.iinfo(np.int64).min)
+    per = pd.DataFrame({"customer_id": cust, "day": days, "comeback_day": comeback_day,
+                        "loyal": (days >= as_of_day + 1 - rules.loyal_window_days).astype(np.int64)}).groupby(
+        "customer_id", sort=False).agg(first_day=("day", "min"), last_day=("day", "max"),
+                                       comeback_day=("comeback_day", "max"), loyal_orders=("loyal", "sum"))
+    stages = pd.DataFrame({"customer_id": accounts["customer_id"].unique()}).merge(
+        per, left_on="customer_id", right_index=True, how="left")
+    since_last = as_of_day - stages["last_day"]
+    since_first = as_of_day - stages["first_day"]
+    since_comeback = as_of_day - stages["comeback_day"].where(stages["comeback_day"] > np.iinfo(np.int64).min)
+    stages["lifecycle_stage"] = np.select(
+        [stages["last_day"].isna(), since_last > rules.churn_after_days, since_last > rules.active_within_days,
+         since_comeback <= rules.reactivated_within_days, since_first <= rules.new_within_days,
+         stages["loyal_orders"] >= rules.loyal_min_orders],
+        ["prospect", "churned", "at_risk", "reactivated", "new", "loyal"], "active")
+    return rfm[["customer_id", "rfm_segment"]], stages[["customer_id", "lifecycle_stage"]]
+
+
+# --------------------------------------------------------------------------------------------------
+# polars (lazy)
+# --------------------------------------------------------------------------------------------------
+def polars_marts(inputs: Path, as_of: date, rules: Rules):
+    """Same as ``pandas_marts``, as one lazy polars plan per mart (collected together)."""
+    import polars as pl
+
+    as_of_day = (as_of - date(1970, 1, 1)).days
+    orders = pl.scan_parquet(inputs / "orders.parquet").select(ORDER_COLUMNS)
+    dup = pl.col("order_id").is_duplicated()
+    latest = pl.concat([
+        orders.filter(~dup),
+        orders.filter(dup).sort(["order_id", *VERSION_ORDER], descending=[False] + [True] * 4)
+        .unique("order_id", keep="first", maintain_order=True),
+    ])
+    accounts = pl.scan_parquet(inputs / "accounts.parquet")
+    tx = (latest
+          .with_columns(day=pl.col("ordered_at").dt.date().cast(pl.Int32),  # UTC day number
+                        cents=(pl.col("net_amount") * 100).round(0).cast(pl.Int64),
+                        is_sale=pl.col("transaction_type") == "sale")
+          .filter((pl.col("day") <= as_of_day) & (pl.col("status") == "completed"))
+          .join(accounts, on=["source_system", "source_customer_id"], how="left")
+          .select("customer_id", "order_id", "ordered_at", "day", "cents", "is_sale"))
+    window_start = as_of_day + 1 - rules.rfm_window_days
+    in_window = pl.col("day") >= window_start
+    buyers = (tx.group_by("customer_id")
+              .agg(last_day=pl.col("day").filter(pl.col("is_sale")).max(),
+                   lifetime_orders=pl.col("is_sale").sum(),
+                   frequency=(pl.col("is_sale") & in_window).sum(),
+                   monetary=pl.when(in_window).then(pl.col("cents")).otherwise(0).sum())
+              .filter(pl.col("lifetime_orders") > 0)
+              .with_columns(recency_days=as_of_day - pl.col("last_day")))
+    n = pl.len()
+    rfm = (buyers
+           .with_columns(r_score=1 + 5 * (pl.col("recency_days").rank("min", descending=True).cast(pl.Int64) - 1) // n,
+                         f_score=1 + 5 * (pl.col("frequency").rank("min").cast(pl.Int64) - 1) // n,
+                         m_score=1 + 5 * (pl.col("monetary").rank("min").cast(pl.Int64) - 1) // n)
+           .with_columns(fm_score=(pl.col("f_score") + pl.col("m_score")) // 2)
+           .join(pl.scan_parquet(inputs / "rfm_segments.parquet")
+                 .with_columns(pl.col("r_score", "fm_score").cast(pl.Int64)),
+                 on=["r_score", "fm_score"], how="left")
+           .select("customer_id", "rfm_segment"))
+
+    sales = (tx.filter(pl.col("is_sale"))
+             .sort(["customer_id", "ordered_at", "order_id"])
+             .with_columns(gap=pl.col("day") - pl.col("day").shift(1).over("customer_id")))
+    per = sales.group_by("customer_id").agg(
+        first_day=pl.col("day").min(), last_day=pl.col("day").max(),
+        comeback_day=pl.col("day").filter(pl.col("gap") > rules.churn_after_days).max(),
+        loyal_orders=(pl.col("day") >= as_of_day + 1 - rules.loyal_window_days).sum())
+    since_last = as_of_day - pl.col("last_day")
+    stages = (accounts.select("customer_id").unique()
+              .join(per, on="customer_id", how="left")
+              .with_columns(lifecycle_stage=pl.when(pl.col("last_day").is_null()).then(pl.lit("prospect"))
+                            .when(since_last > rules.churn_after_days).then(pl.lit("churned"))
+                            .when(since_last > rules.active_within_days).then(pl.lit("at_risk"))
+                            .when(as_of_day - pl.col("comeback_day") <= rules.reactivated_within_days)
+                            .then(pl.lit("reactivated"))
+                            .when(as_of_day - pl.col("first_day") <= rules.new_within_days).then(pl.lit("new"))
+                            .when(pl.col("loyal_orders") >= rules.loyal_min_orders).then(pl.lit("loyal"))
+                            .otherwise(pl.lit("active")))
+              .select("customer_id", "lifecycle_stage"))
+    rfm_df, stages_df = pl.collect_all([rfm, stages])
+    return rfm_df, stages_df
+
+
+# --------------------------------------------------------------------------------------------------
+# Counts and the pipeline side
+# --------------------------------------------------------------------------------------------------
+def counts(rfm, stages) -> dict[str, dict[str, int]]:
+    """Segment counts over buyers and stage counts over all customers, as plain sorted dicts."""
+    def value_counts(frame, column: str) -> dict[str, int]:
+        if hasattr(frame, "to_pandas"):  # polars
+            frame = frame.to_pandas()
+        vc = frame[column].fillna("(none)").value_counts()
+        return {str(k): int(v) for k, v in sorted(vc.items())}
+
+    return {"rfm_segment": value_counts(rfm, "rfm_segment"), "lifecycle_stage": value_counts(stages, "lifecycle_stage")}
+
+
+def pipeline_counts(con: duckdb.DuckDBPyConnection) -> dict[str, dict[str, int]]:
+    """The same counts from the pipeline's own mart (buyers are the customers with an RFM score)."""
+    def grouped(sql: str) -> dict[str, int]:
+        return {str(k): int(v) for k, v in sorted(con.execute(sql).fetchall())}
+
+    return {
+        "rfm_segment": grouped("select coalesce(rfm_segment, '(none)'), count(*) from marts.customer_segments "
+                               "where r_score is not null group by 1"),
+        "lifecycle_stage": grouped("select lifecycle_stage, count(*) from marts.customer_segments group by 1"),
+    }
+
+
+def run(impl: str, inputs: Path, as_of: date) -> dict:
+    rules = Rules.from_dbt_project()
+    t, cpu = time.perf_counter(), time.process_time()
+    rfm, stages = (pandas_marts if impl == "pandas" else polars_marts)(inputs, as_of, rules)
+    seconds, cpu = time.perf_counter() - t, time.process_time() - cpu
+    return {"impl": impl, "seconds": seconds, "cpu_s": cpu, "counts": counts(rfm, stages),
+            "peak_rss_mb": peak_rss_mb()}
+
+
+def peak_rss_mb() -> float:
+    """This process's peak RSS (VmHWM; unlike ru_maxrss it does not carry the parent's peak over exec)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m benchmarks.baselines pandas|polars INPUTS_DIR AS_OF``: one timed run, JSON on stdout."""
+    p = argparse.ArgumentParser()
+    p.add_argument("impl", choices=["pandas", "polars"])
+    p.add_argument("inputs", type=Path)
+    p.add_argument("as_of", type=date.fromisoformat)
+    args = p.parse_args(argv)
+    print(json.dumps(run(args.impl, args.inputs, args.as_of)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

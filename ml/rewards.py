@@ -31,6 +31,7 @@ import duckdb
 import pandas as pd
 import yaml
 
+from loyalist.contracts import CONSENT_CHANNELS
 from ml import store
 from ml.partitions import in_partition
 
@@ -42,7 +43,7 @@ COLUMNS = ["customer_id", "as_of_date", "reward_type", "offer", "channel", "reas
            "expires_on", "is_control"]
 CANDIDATE_COLUMNS = ["customer_id", "reward_type", "offer", "channel", "reason", "cost", "expires_on"]
 
-CHANNELS = {"email", "sms", "ads"}  # each must match marts.customers.consent_<channel>
+CHANNELS = set(CONSENT_CHANNELS)  # each is a consent column marts.customers.consent_<channel>
 TOP_KEYS = {"budget_cny", "control_group", "uplift", "rules"}
 CONTROL_KEYS = {"share", "salt"}
 RULE_KEYS = {"reward_type", "offer", "channel", "cost", "expiry_days", "eligibility"}

@@ -6,11 +6,12 @@ import os
 from pathlib import Path
 
 from loyalist.config import PROJECT_ROOT
+from loyalist.contracts import CONSENT_CHANNELS
 
 # Definitions live in the repo's audiences/ folder; LOYALIST_AUDIENCES_DIR points elsewhere.
 AUDIENCES_DIR = Path(os.environ.get("LOYALIST_AUDIENCES_DIR", PROJECT_ROOT / "audiences")).resolve()
 # Marketing channels; each is a consent column marts.customers.consent_<channel> and needs a contact.
-CHANNELS = ("email", "sms", "ads")
+CHANNELS = CONSENT_CHANNELS  # the input contract's consent channels
 FORMATS = ("csv", "parquet", "google_ads", "meta", "mailchimp")
 # Platform formats contact people by one channel; that channel's consent is the one that counts.
 FORMAT_CHANNEL = {"google_ads": "ads", "meta": "ads", "mailchimp": "email"}

@@ -154,8 +154,9 @@ def _delete_conditions(columns: list[str], table: str) -> list[tuple[str, list]]
         conds.append(("customer_id in (select unnest(?))", ["customer_ids"]))
     if {"source_system", "source_customer_id"} <= set(columns):
         conds.append(("source_system || ':' || source_customer_id in (select unnest(?))", ["account_keys"]))
-    if "account_key" in columns:
-        conds.append(("account_key in (select unnest(?))", ["account_keys"]))
+    for col in columns:  # account_key, and the two ends of an identity edge (account_key_a, account_key_b)
+        if col == "account_key" or col.startswith("account_key_"):
+            conds.append((f"{_q(col)} in (select unnest(?))", ["account_keys"]))
     for col in ("order_id", "original_order_id"):
         if col in columns:
             conds.append((f"{col} in (select unnest(?))", ["order_ids"]))
@@ -191,8 +192,9 @@ def erase(con, person: Person) -> dict[str, int]:
 def find_traces(con, person: Person, kinds: tuple[str, ...] = ("BASE TABLE",)) -> list[str]:
     """Every table.column still holding one of the person's identifiers.
 
-    Base tables only by default: every view of the project selects from them (staging and intermediate
-    are dbt views over raw), so a clean set of tables means clean views, at a fraction of the cost.
+    Base tables only by default: every view of the project selects from them, so a clean set of tables
+    means clean views, at a fraction of the cost. (dbt's staging and intermediate models are tables too,
+    so they are searched and erased like the marts.)
     """
     exact, contains = person.tokens()
     exact_l, contains_l = sorted(exact) or ["\x00"], sorted(contains) or ["\x00"]

@@ -154,3 +154,21 @@
         as decimal({{ precision }}, {{ scale }})
     )
 {%- endmacro %}
+
+
+{#-
+    Whole minutes from `start_ts` to `end_ts` as DuckDB's datediff('minute') counts them: minute
+    boundaries crossed (12:00:50 -> 12:01:10 is 1). dbt-spark's datediff rounds the elapsed seconds
+    up instead (12:00:10 -> 12:01:20 is 70 s, 2 there, 1 here), so on Spark count the boundaries.
+-#}
+{% macro minutes_between(start_ts, end_ts) -%}
+    {{ return(adapter.dispatch('minutes_between', 'loyalist')(start_ts, end_ts)) }}
+{%- endmacro %}
+
+{% macro default__minutes_between(start_ts, end_ts) -%}
+    {{ dbt.datediff(start_ts, end_ts, 'minute') }}
+{%- endmacro %}
+
+{% macro spark__minutes_between(start_ts, end_ts) -%}
+    (floor(unix_seconds({{ end_ts }}) / 60) - floor(unix_seconds({{ start_ts }}) / 60))
+{%- endmacro %}

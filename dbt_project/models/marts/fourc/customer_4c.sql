@@ -108,11 +108,11 @@ customer_feedback as (
         feedback.created_at,
         feedback.first_response_at,
         feedback.resolved_at,
-        {{ as_fraction(dbt.datediff('feedback.created_at', 'feedback.first_response_at', 'minute')) }} / 60
+        {{ as_fraction(minutes_between('feedback.created_at', 'feedback.first_response_at')) }} / 60
             as first_response_hours,
-        {{ as_fraction(dbt.datediff('feedback.created_at', 'feedback.resolved_at', 'minute')) }} / 60 as resolution_hours,
+        {{ as_fraction(minutes_between('feedback.created_at', 'feedback.resolved_at')) }} / 60 as resolution_hours,
         -- still unanswered at the end of the as-of day, in hours
-        {{ as_fraction(dbt.datediff('feedback.created_at', as_of_cutoff(), 'minute')) }} / 60 as open_hours
+        {{ as_fraction(minutes_between('feedback.created_at', as_of_cutoff())) }} / 60 as open_hours
     from feedback
     inner join accounts
         on feedback.account_key = accounts.account_key

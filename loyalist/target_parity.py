@@ -25,15 +25,27 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
-from loyalist.config import Settings, get_settings
-from loyalist.pipeline import as_of_date, dbt_build, dbt_command, dbt_env, ingest_interval
+from loyalist.config import DBT_PROJECT_DIR, Settings, get_settings
+from loyalist.pipeline import (
+    as_of_date,
+    classify_feedback,
+    dbt_build,
+    dbt_command,
+    dbt_env,
+    ingest_interval,
+)
 from loyalist.warehouse import connect
 
 log = logging.getLogger(__name__)
 
-MARTS = ("customers", "transactions", "customer_identity_audit", "customer_segments", "customer_lifecycle_history",
-         "lifecycle_transitions", "lifecycle_funnel", "loyalty_points_ledger", "loyalty_balances",
-         "loyalty_tier_events")
+
+
+def mart_names(project_dir: Path = DBT_PROJECT_DIR) -> tuple[str, ...]:
+    """Every mart of the dbt project (the models under models/marts), so a new mart is compared too."""
+    return tuple(sorted(path.stem for path in (project_dir / "models" / "marts").rglob("*.sql")))
+
+
+MARTS = mart_names()
 # (metric prefix, mart, group-by column or None, aggregate). Plain SQL that DuckDB, Postgres and Spark share.
 AGGREGATES = (
     ("customers.revenue", "customers", None, "sum(revenue)"),
@@ -174,7 +186,8 @@ def build(settings: Settings, days: list[date]) -> BuildResult:
 
 
 def prepare_sample(settings: Settings, customers: int, days: int, seed: int, end_date: date) -> date:
-    """Generate and ingest a sample into a fresh DuckDB warehouse; return the as-of day to build."""
+    """Generate and ingest a sample into a fresh DuckDB warehouse and classify its feedback texts;
+    return the as-of day to build."""
     from loyalist.generate import GeneratorConfig, generate
 
     shutil.rmtree(settings.landing_dir, ignore_errors=True)
@@ -183,6 +196,8 @@ def prepare_sample(settings: Settings, customers: int, days: int, seed: int, end
              settings.landing_dir)
     start = datetime(end_date.year, end_date.month, end_date.day)
     ingest_interval(settings, start, start + timedelta(days=1), "parity")
+    # as the daily DAG does between validate_raw and dbt_build: the feedback topic marts read its output
+    classify_feedback(settings)
     return as_of_date(start)
 
 
@@ -196,7 +211,7 @@ def reset_target(settings: Settings) -> None:
 
         ensure_postgres_database(os.environ.get("LOYALIST_PG_DBNAME", "postgres"))
         with psycopg.connect(postgres_conninfo()) as pg:
-            for schema in ("raw", "seeds", "staging", "intermediate", "marts"):
+            for schema in ("raw", "ml", "seeds", "staging", "intermediate", "marts"):
                 pg.execute(sql.SQL("drop schema if exists {} cascade").format(sql.Identifier(schema)))
     elif settings.dbt_target == "spark":
         from loyalist.targets import spark_dir

@@ -1,15 +1,20 @@
 """Raw tables for the dbt targets other than DuckDB (PostgreSQL, Spark).
 
 Ingestion always writes the DuckDB warehouse (`raw.*`: one loader, quarantine and manifest for every
-target). When dbt builds on another engine, the raw tables dbt reads (the sources of
-`dbt_project/models/staging/crm/_crm__sources.yml`, one per contract entity) are mirrored there first:
+target). When dbt builds on another engine, every table dbt reads (the sources declared in
+`dbt_project/models/**/_*__sources.yml`: the raw tables, one per contract entity, and the ML outputs
+such as ``ml.feedback_classified``) is mirrored there first:
 
 - PostgreSQL: each table is exported to CSV by DuckDB and streamed in with ``COPY ... FROM STDIN``
   (DuckDB's postgres extension would be downloaded at run time, which we do not allow), replacing the
   table in one transaction, so dbt never reads a half-copied source.
-- Spark: each table is exported to a Parquet folder under ``<data dir>/spark/raw/<entity>``; dbt's
+- Spark: each table is exported to a Parquet folder under ``<data dir>/spark/<schema>/<table>``; dbt's
   ``on-run-start`` hook (macro ``register_raw_sources``) registers the folders as tables of the Spark
-  database ``raw`` in the session dbt itself runs, so no second JVM is started.
+  databases ``raw`` and ``ml`` in the session dbt itself runs, so no second JVM is started.
+
+A raw table missing from DuckDB is an error (ingest first). An ML output that does not exist yet (its
+Python step has not run) is mirrored as an empty table of its declared columns, which the staging
+models read the same way as DuckDB's missing table: no rows.
 
 Seeds are dbt's job on every target.
 """
@@ -24,8 +29,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from loyalist.config import Settings
-from loyalist.contracts import ENTITIES
+import yaml
+
+from loyalist.config import DBT_PROJECT_DIR, Settings
 from loyalist.warehouse import connect
 
 log = logging.getLogger(__name__)
@@ -58,9 +64,39 @@ class CopiedTable:
     rows: int
 
 
+@dataclass(frozen=True)
+class SourceTable:
+    """A table the dbt project declares as a source, with its declared (name, data_type) columns."""
+
+    schema: str
+    table: str
+    columns: tuple[tuple[str, str], ...]
+
+    @property
+    def name(self) -> str:
+        return f"{self.schema}.{self.table}"
+
+    @property
+    def required(self) -> bool:
+        # raw tables come from ingestion; the others are outputs of Python steps that may not have run yet
+        return self.schema == RAW_SCHEMA
+
+
+def dbt_sources(project_dir: Path = DBT_PROJECT_DIR) -> list[SourceTable]:
+    """Every source table of the dbt project (its `sources:` YAML), in declaration order."""
+    found = []
+    for path in sorted((project_dir / "models").rglob("*.yml")):
+        for source in (yaml.safe_load(path.read_text()) or {}).get("sources") or []:
+            schema = source.get("schema", source["name"])
+            for table in source.get("tables") or []:
+                columns = tuple((c["name"], c.get("data_type") or "varchar") for c in table.get("columns") or [])
+                found.append(SourceTable(schema, table.get("identifier", table["name"]), columns))
+    return found
+
+
 def raw_tables() -> list[str]:
-    """The raw tables dbt reads (its sources): one per contract entity."""
-    return list(ENTITIES)
+    """The raw tables dbt reads (its `raw` sources): one per contract entity."""
+    return [s.table for s in dbt_sources() if s.schema == RAW_SCHEMA]
 
 
 def postgres_conninfo(dbname: str | None = None) -> str:
@@ -82,8 +118,9 @@ def spark_dir(settings: Settings) -> Path:
     return settings.data_dir / "spark"
 
 
-def spark_raw_dir(settings: Settings) -> Path:
-    return spark_dir(settings) / "raw"
+def spark_source_dir(settings: Settings, schema: str = RAW_SCHEMA) -> Path:
+    """Parquet folders of one source schema; macros/spark.sql registers <this>/<table>."""
+    return spark_dir(settings) / "sources" / schema
 
 
 def _pg_type(duckdb_type: str) -> str:
@@ -96,10 +133,23 @@ def _pg_type(duckdb_type: str) -> str:
         raise TargetLoadError(f"no PostgreSQL type for DuckDB type {duckdb_type}") from None
 
 
-def _columns(con, table: str) -> list[tuple[str, str]]:
+def _columns(con, source: SourceTable) -> list[tuple[str, str]]:
     return con.execute(
         "select column_name, data_type from information_schema.columns "
-        "where table_schema = ? and table_name = ? order by ordinal_position", [RAW_SCHEMA, table]).fetchall()
+        "where table_schema = ? and table_name = ? order by ordinal_position", [source.schema, source.table]).fetchall()
+
+
+def _export_query(con, source: SourceTable) -> str:
+    """The query DuckDB exports for a source: the table, or (an optional one not written yet) no rows
+    of its declared columns; a missing raw table is an error."""
+    if _columns(con, source):
+        return f"select * from {source.schema}.{source.table}"
+    if source.required:
+        raise TargetLoadError(f"{source.name} is missing from the DuckDB warehouse: ingest first")
+    if not source.columns:
+        raise TargetLoadError(f"{source.name} is missing from the DuckDB warehouse and declares no columns")
+    columns = ", ".join(f'cast(null as {dtype}) as "{name}"' for name, dtype in source.columns)
+    return f"select {columns} where false"
 
 
 def ensure_postgres_database(dbname: str) -> bool:
@@ -124,19 +174,18 @@ def copy_raw_to_postgres(settings: Settings) -> list[CopiedTable]:
     copied = []
     try:
         with connect(settings, read_only=True) as con, psycopg.connect(postgres_conninfo()) as pg:
-            pg.execute(sql.SQL("create schema if not exists {}").format(sql.Identifier(RAW_SCHEMA)))
-            for table in raw_tables():
-                columns = _columns(con, table)
-                if not columns:
-                    raise TargetLoadError(f"raw.{table} is missing from the DuckDB warehouse: ingest first")
-                csv_path = tmp_dir / f"{table}.csv"
+            for source in dbt_sources():
+                query = _export_query(con, source)
+                columns = con.execute(f"describe {query}").fetchall()
+                csv_path = tmp_dir / f"{source.schema}.{source.table}.csv"
                 # Timestamps are written with their offset (the session is UTC); NULL is an empty
                 # unquoted field and an empty string a quoted one, which Postgres' CSV reads back the same.
-                con.execute(f"copy {RAW_SCHEMA}.{table} to '{csv_path}' (format csv, header true)")
-                target = sql.Identifier(RAW_SCHEMA, table)
+                con.execute(f"copy ({query}) to '{csv_path}' (format csv, header true)")
+                pg.execute(sql.SQL("create schema if not exists {}").format(sql.Identifier(source.schema)))
+                target = sql.Identifier(source.schema, source.table)
                 pg.execute(sql.SQL("drop table if exists {} cascade").format(target))
-                column_list = sql.SQL(", ").join(sql.SQL("{} {}").format(sql.Identifier(name), sql.SQL(_pg_type(dtype)))
-                                                 for name, dtype in columns)
+                column_list = sql.SQL(", ").join(sql.SQL("{} {}").format(sql.Identifier(c[0]), sql.SQL(_pg_type(c[1])))
+                                                 for c in columns)
                 pg.execute(sql.SQL("create table {} ({})").format(target, column_list))
                 with pg.cursor().copy(sql.SQL("copy {} from stdin (format csv, header true)").format(target)) as cp, \
                         open(csv_path, "rb") as fh:
@@ -144,7 +193,7 @@ def copy_raw_to_postgres(settings: Settings) -> list[CopiedTable]:
                         cp.write(block)
                 rows = pg.execute(sql.SQL("select count(*) from {}").format(target)).fetchone()[0]
                 pg.execute(sql.SQL("analyze {}").format(target))
-                copied.append(CopiedTable(table, rows))
+                copied.append(CopiedTable(source.name, rows))
     except psycopg.OperationalError as exc:
         raise TargetLoadError(f"cannot reach the Postgres dbt target: {str(exc).strip().splitlines()[0]}") from exc
     finally:
@@ -153,23 +202,22 @@ def copy_raw_to_postgres(settings: Settings) -> list[CopiedTable]:
 
 
 def export_raw_for_spark(settings: Settings) -> list[CopiedTable]:
-    """Write each raw table as a Parquet folder that dbt's on-run-start registers in Spark's `raw` database."""
-    root = spark_raw_dir(settings)
-    root.mkdir(parents=True, exist_ok=True)
+    """Write each source table as a Parquet folder that dbt's on-run-start registers in Spark's databases."""
     copied = []
     with connect(settings, read_only=True) as con:
-        for table in raw_tables():
-            if not _columns(con, table):
-                raise TargetLoadError(f"raw.{table} is missing from the DuckDB warehouse: ingest first")
+        for source in dbt_sources():
+            query = _export_query(con, source)
+            root = spark_source_dir(settings, source.schema)
+            root.mkdir(parents=True, exist_ok=True)
             # Write beside, then swap, so a failed export never leaves a half-written folder behind.
-            final, staging = root / table, root / f".{table}.new"
+            final, staging = root / source.table, root / f".{source.table}.new"
             shutil.rmtree(staging, ignore_errors=True)
             staging.mkdir()
-            con.execute(f"copy {RAW_SCHEMA}.{table} to '{staging / 'part-0.parquet'}' (format parquet)")
+            con.execute(f"copy ({query}) to '{staging / 'part-0.parquet'}' (format parquet)")
             shutil.rmtree(final, ignore_errors=True)
             staging.rename(final)
-            rows = con.execute(f"select count(*) from {RAW_SCHEMA}.{table}").fetchone()[0]
-            copied.append(CopiedTable(table, rows))
+            rows = con.execute(f"select count(*) from ({query})").fetchone()[0]
+            copied.append(CopiedTable(source.name, rows))
     return copied
 
 
@@ -184,6 +232,6 @@ def load_raw_for_target(settings: Settings) -> list[CopiedTable]:
         copied = export_raw_for_spark(settings)
     else:
         raise TargetLoadError(f"unknown dbt target {settings.dbt_target!r}: use duckdb, postgres or spark")
-    log.info("raw tables for dbt target %s: %s in %.1f s", settings.dbt_target,
+    log.info("source tables for dbt target %s: %s in %.1f s", settings.dbt_target,
              ", ".join(f"{c.table}={c.rows}" for c in copied), time.perf_counter() - started)
     return copied

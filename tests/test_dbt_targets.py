@@ -13,11 +13,13 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from loyalist.pipeline import ingest_interval
-from loyalist.target_parity import compare, compare_rows, metrics_sql, run_parity
+from loyalist.contracts import ENTITIES
+from loyalist.pipeline import classify_feedback, ingest_interval
+from loyalist.target_parity import MARTS, compare, compare_rows, metrics_sql, run_parity
 from loyalist.targets import (
     TargetLoadError,
     copy_raw_to_postgres,
+    dbt_sources,
     ensure_postgres_database,
     postgres_conninfo,
     raw_tables,
@@ -48,12 +50,25 @@ def ingested(settings):
     return settings
 
 
+def test_sources_and_marts_come_from_the_dbt_project():
+    assert raw_tables() == list(ENTITIES)
+    assert "ml.feedback_classified" in {s.name for s in dbt_sources()}
+    assert {"customers", "loyalty_points_ledger", "feedback_topics_monthly", "complaints", "customer_4c",
+            "segment_4c", "customer_recommendations", "recommendation_evaluation"} <= set(MARTS)
+
+
 def test_raw_copy_keeps_rows_nulls_and_instants(ingested, pg_database):
     copied = {c.table: c.rows for c in copy_raw_to_postgres(replace(ingested, dbt_target="postgres"))}
-    assert set(copied) == set(raw_tables())
+    assert set(copied) == {s.name for s in dbt_sources()}
     with connect(ingested, read_only=True) as con, psycopg.connect(postgres_conninfo()) as pg:
         for table in raw_tables():
-            assert copied[table] == con.execute(f"select count(*) from raw.{table}").fetchone()[0] > 0
+            assert copied[f"raw.{table}"] == con.execute(f"select count(*) from raw.{table}").fetchone()[0] > 0
+        # the classify step has not run: its table is there with the declared columns and no rows
+        assert copied["ml.feedback_classified"] == 0
+        assert [c for (c,) in pg.execute(
+            "select column_name from information_schema.columns where table_schema = 'ml' "
+            "and table_name = 'feedback_classified' order by ordinal_position").fetchall()] == \
+            [c for s in dbt_sources() if s.name == "ml.feedback_classified" for c, _ in s.columns]
         query = ("select count(*), count(email), count(phone), min(updated_at), max(updated_at), "
                  "sum(case when email = '' then 1 else 0 end) from raw.customers")
         assert pg.execute(query).fetchone() == con.execute(query).fetchone()
@@ -62,6 +77,7 @@ def test_raw_copy_keeps_rows_nulls_and_instants(ingested, pg_database):
 
 
 def test_dbt_build_on_postgres_gives_duckdbs_marts(ingested, pg_database):
+    classify_feedback(ingested)  # as the DAG does before dbt_build: the feedback topic marts read it
     reference, postgres, differences = run_parity(ingested, "postgres", [AS_OF])
 
     assert differences == []
@@ -70,7 +86,9 @@ def test_dbt_build_on_postgres_gives_duckdbs_marts(ingested, pg_database):
     # not a vacuous match: the sample fills every mart and the rule outputs
     assert all(reference.metrics[f"rows.{mart}"] > 0 for mart in ("customers", "customer_segments",
                                                                   "customer_lifecycle_history",
-                                                                  "loyalty_points_ledger", "lifecycle_funnel"))
+                                                                  "loyalty_points_ledger", "lifecycle_funnel",
+                                                                  "feedback_topics_monthly", "complaints",
+                                                                  "customer_4c", "customer_recommendations"))
     assert reference.metrics["transactions.net_amount"] > 0
     assert sum(v for k, v in reference.metrics.items() if k.startswith("segments.rfm_segment=")) == \
         reference.metrics["rows.customer_segments"]

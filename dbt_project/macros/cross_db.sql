@@ -33,6 +33,23 @@
 {%- endmacro %}
 
 
+{#-
+    8-byte float spelled `double precision` (the marts' contracts name it so): dbt.type_float() is the
+    4-byte FLOAT on DuckDB, and Spark has no two-word `double precision` (it calls it double).
+-#}
+{% macro type_double() -%}
+    {{ return(adapter.dispatch('type_double', 'loyalist')()) }}
+{%- endmacro %}
+
+{% macro default__type_double() -%}
+    double precision
+{%- endmacro %}
+
+{% macro spark__type_double() -%}
+    double
+{%- endmacro %}
+
+
 {#- The UTC calendar day of a timestamptz, independent of the session time zone. -#}
 {% macro utc_date(timestamp_column) -%}
     {{ return(adapter.dispatch('utc_date', 'loyalist')(timestamp_column)) }}
@@ -83,4 +100,75 @@
     {%- if config.get('materialized') in ('table', 'incremental') -%}
         analyze {{ this }}
     {%- endif -%}
+{%- endmacro %}
+
+
+{#-
+    A number made ready for division (`{{ as_fraction('a') }} / b`), so that a / b is the fraction, not
+    an integer division. DuckDB divides decimals in double precision and Postgres in exact numerics;
+    Spark keeps decimals and caps their scale (a ratio of products keeps only 6 decimals, an average
+    of a decimal(2,1) only 5), which shows in the marts' 6th decimal: use doubles there, as DuckDB does.
+-#}
+{% macro as_fraction(expression) -%}
+    {{ return(adapter.dispatch('as_fraction', 'loyalist')(expression)) }}
+{%- endmacro %}
+
+{% macro default__as_fraction(expression) -%}
+    1.0 * {{ expression }}
+{%- endmacro %}
+
+{% macro spark__as_fraction(expression) -%}
+    cast({{ expression }} as double)
+{%- endmacro %}
+
+
+{#-
+    avg(expression) rounded to decimal(precision, scale) the way DuckDB does it: DuckDB averages in
+    double precision and rounds that double half away from zero, so an average that is a tie in
+    exact arithmetic (8.40 and 8.41 -> 8.405) but lies just below it in binary rounds down (8.40).
+    Postgres' exact numeric average would give 8.41 and Spark's decimal average too; there the same
+    double is computed (exact sum, then divided) and rounded half away from zero explicitly.
+-#}
+{% macro avg_to_decimal(expression, precision, scale) -%}
+    {{ return(adapter.dispatch('avg_to_decimal', 'loyalist')(expression, precision, scale)) }}
+{%- endmacro %}
+
+{% macro default__avg_to_decimal(expression, precision, scale) -%}
+    cast(avg({{ expression }}) as decimal({{ precision }}, {{ scale }}))
+{%- endmacro %}
+
+{% macro postgres__avg_to_decimal(expression, precision, scale) -%}
+    {{ avg_to_decimal_as_duckdb(expression, precision, scale) }}
+{%- endmacro %}
+
+{% macro spark__avg_to_decimal(expression, precision, scale) -%}
+    {{ avg_to_decimal_as_duckdb(expression, precision, scale) }}
+{%- endmacro %}
+
+{% macro avg_to_decimal_as_duckdb(expression, precision, scale) -%}
+    {%- set factor = 10 ** (scale | int) -%}
+    cast(
+        sign(cast(sum({{ expression }}) as {{ type_double() }}) / count({{ expression }}))
+        * floor(abs(cast(sum({{ expression }}) as {{ type_double() }}) / count({{ expression }})) * {{ factor }} + 0.5)
+        / {{ factor }}
+        as decimal({{ precision }}, {{ scale }})
+    )
+{%- endmacro %}
+
+
+{#-
+    Whole minutes from `start_ts` to `end_ts` as DuckDB's datediff('minute') counts them: minute
+    boundaries crossed (12:00:50 -> 12:01:10 is 1). dbt-spark's datediff rounds the elapsed seconds
+    up instead (12:00:10 -> 12:01:20 is 70 s, 2 there, 1 here), so on Spark count the boundaries.
+-#}
+{% macro minutes_between(start_ts, end_ts) -%}
+    {{ return(adapter.dispatch('minutes_between', 'loyalist')(start_ts, end_ts)) }}
+{%- endmacro %}
+
+{% macro default__minutes_between(start_ts, end_ts) -%}
+    {{ dbt.datediff(start_ts, end_ts, 'minute') }}
+{%- endmacro %}
+
+{% macro spark__minutes_between(start_ts, end_ts) -%}
+    (floor(unix_seconds({{ end_ts }}) / 60) - floor(unix_seconds({{ start_ts }}) / 60))
 {%- endmacro %}

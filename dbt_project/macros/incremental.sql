@@ -1,5 +1,5 @@
 {#-
-    The two incremental marts (customer_lifecycle_history, loyalty_points_ledger) replace part of their
+    The incremental marts (customer_lifecycle_history, loyalty_points_ledger, recommendation_evaluation) replace part of their
     rows on every run: a pre-hook deletes the rows the run recomputes, then delete+insert writes the
     recomputed rows. Spark's plain Parquet tables support neither DELETE nor MERGE (those need Delta
     or Iceberg), so on Spark the same models rewrite the whole table instead:

@@ -99,10 +99,10 @@
             antecedents.baskets as antecedent_baskets,
             consequents.baskets as consequent_baskets,
             basket_total.baskets as total_baskets,
-            1.0 * pair_baskets.baskets / basket_total.baskets as support,
-            1.0 * pair_baskets.baskets / antecedents.baskets as confidence,
+            {{ as_fraction('pair_baskets.baskets') }} / basket_total.baskets as support,
+            {{ as_fraction('pair_baskets.baskets') }} / antecedents.baskets as confidence,
             -- lift = confidence / P(consequent): how much the antecedent raises the consequent's odds
-            1.0 * pair_baskets.baskets * basket_total.baskets
+            {{ as_fraction('pair_baskets.baskets') }} * basket_total.baskets
                 / (antecedents.baskets * consequents.baskets) as lift
         from pair_baskets
         inner join item_baskets as antecedents
@@ -159,7 +159,7 @@
         select
             customer_id,
             category,
-            1.0 * baskets / sum(baskets) over (partition by customer_id) as share
+            {{ as_fraction('baskets') }} / sum(baskets) over (partition by customer_id) as share
         from category_counts
     ),
 
@@ -254,4 +254,10 @@
     select *
     from ranked
     where recommendation_rank <= {{ var('recs_top_k') }}
+{%- endmacro %}
+
+
+{#- The day recommendation_evaluation recommends as of: recs_eval_window_days before the run's as-of day. -#}
+{% macro recs_eval_cutoff() -%}
+    {{ return(as_of_date_plus(-(var('recs_eval_window_days') | int))) }}
 {%- endmacro %}

@@ -3,9 +3,9 @@
 -#}
 
 {#-
-    on-run-start: register the raw Parquet folders written by loyalist.targets.export_raw_for_spark
-    as tables of the Spark database `raw` (the `raw` source). Other targets read raw tables that
-    already exist, so this renders nothing there.
+    on-run-start: register the Parquet folders written by loyalist.targets.export_raw_for_spark (one per
+    table of every source: raw.*, ml.feedback_classified, ...) as tables of the Spark database named like
+    the source's schema. Other targets read source tables that already exist, so this renders nothing there.
 -#}
 {% macro register_raw_sources() -%}
     {{ return(adapter.dispatch('register_raw_sources', 'loyalist')()) }}
@@ -16,13 +16,17 @@
 
 {% macro spark__register_raw_sources() -%}
     {%- if execute -%}
-        {%- set raw_dir = env_var('LOYALIST_SPARK_DIR') ~ '/raw' -%}
-        {%- do run_query('create database if not exists raw') -%}
-        {%- for source in graph.sources.values() if source.source_name == 'raw' -%}
+        {%- set sources_dir = env_var('LOYALIST_SPARK_DIR') ~ '/sources' -%}
+        {%- set schemas = [] -%}
+        {%- for source in graph.sources.values() -%}
+            {%- if source.schema not in schemas -%}
+                {%- do run_query('create database if not exists ' ~ source.schema) -%}
+                {%- do schemas.append(source.schema) -%}
+            {%- endif -%}
             {#- Dropping an external (LOCATION) table keeps its files; re-creating it reads the new export. -#}
-            {%- do run_query('drop table if exists raw.' ~ source.name) -%}
-            {%- do run_query("create table raw." ~ source.name ~ " using parquet location '"
-                ~ raw_dir ~ "/" ~ source.name ~ "'") -%}
+            {%- do run_query('drop table if exists ' ~ source.schema ~ '.' ~ source.identifier) -%}
+            {%- do run_query("create table " ~ source.schema ~ "." ~ source.identifier ~ " using parquet location '"
+                ~ sources_dir ~ "/" ~ source.schema ~ "/" ~ source.identifier ~ "'") -%}
         {%- endfor -%}
     {%- endif -%}
 {%- endmacro %}
@@ -39,6 +43,7 @@
         'text': 'string',
         'timestamptz': 'timestamp',
         'timestamp with time zone': 'timestamp',
+        'double precision': 'double',
     } -%}
     {%- set translated = {} -%}
     {%- for name, column in columns.items() -%}

@@ -45,7 +45,7 @@ aggregated as (
         sum(is_detractor) as detractors,
         sum(is_csat) as csat_responses,
         sum(is_satisfied) as csat_satisfied,
-        avg(case when feedback_type = 'csat' then score end) as csat_average
+        {{ avg_to_decimal("case when feedback_type = 'csat' then score end", 4, 2) }} as csat_average
     from classified
     group by feedback_month, segment, channel, store_id
 

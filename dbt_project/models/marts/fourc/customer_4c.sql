@@ -108,11 +108,11 @@ customer_feedback as (
         feedback.created_at,
         feedback.first_response_at,
         feedback.resolved_at,
-        {{ dbt.datediff('feedback.created_at', 'feedback.first_response_at', 'minute') }} / 60.0
+        {{ as_fraction(minutes_between('feedback.created_at', 'feedback.first_response_at')) }} / 60
             as first_response_hours,
-        {{ dbt.datediff('feedback.created_at', 'feedback.resolved_at', 'minute') }} / 60.0 as resolution_hours,
+        {{ as_fraction(minutes_between('feedback.created_at', 'feedback.resolved_at')) }} / 60 as resolution_hours,
         -- still unanswered at the end of the as-of day, in hours
-        {{ dbt.datediff('feedback.created_at', as_of_cutoff(), 'minute') }} / 60.0 as open_hours
+        {{ as_fraction(minutes_between('feedback.created_at', as_of_cutoff())) }} / 60 as open_hours
     from feedback
     inner join accounts
         on feedback.account_key = accounts.account_key
@@ -171,23 +171,23 @@ final as (
         cast(coalesce(money.sales_gross_amount, 0) as decimal(18, 2)) as sales_gross_amount,
         cast(coalesce(money.discount_amount, 0) as decimal(18, 2)) as discount_amount,
         cast(case when money.sales_gross_amount > 0 then money.discount_amount / money.sales_gross_amount end
-            as double precision) as discount_depth,
+            as {{ type_double() }}) as discount_depth,
         cast(coalesce(money.sales_net_amount, 0) as decimal(18, 2)) as sales_net_amount,
         cast(coalesce(money.refunds_amount, 0) as decimal(18, 2)) as refunds_amount,
         cast(coalesce(money.refunds_count, 0) as integer) as refunds_count,
         cast(case when money.sales_net_amount > 0 then money.refunds_amount / money.sales_net_amount end
-            as double precision) as refund_rate,
-        cast(case when money.orders_count > 0 then 1.0 * coalesce(contacts.feedback_count, 0) / money.orders_count end
-            as double precision) as contacts_per_order,
-        cast(case when money.orders_count > 0 then 1.0 * coalesce(contacts.complaints, 0) / money.orders_count end
-            as double precision) as complaints_per_order,
+            as {{ type_double() }}) as refund_rate,
+        cast(case when money.orders_count > 0 then {{ as_fraction('coalesce(contacts.feedback_count, 0)') }} / money.orders_count end
+            as {{ type_double() }}) as contacts_per_order,
+        cast(case when money.orders_count > 0 then {{ as_fraction('coalesce(contacts.complaints, 0)') }} / money.orders_count end
+            as {{ type_double() }}) as complaints_per_order,
 
         -- convenience
         cast(coalesce(money.channels_used, 0) as integer) as channels_used,
         cast(coalesce(money.store_orders, 0) as integer) as store_orders,
         cast(coalesce(money.online_orders, 0) as integer) as online_orders,
-        cast(case when money.orders_count > 0 then 1.0 * money.online_orders / money.orders_count end
-            as double precision) as online_order_share,
+        cast(case when money.orders_count > 0 then {{ as_fraction('money.online_orders') }} / money.orders_count end
+            as {{ type_double() }}) as online_order_share,
         cast(coalesce(money.stores_used, 0) as integer) as stores_used,
         cast(coalesce(money.payment_methods_used, 0) as integer) as payment_methods_used,
 
@@ -199,8 +199,8 @@ final as (
         cast(coalesce(contacts.complaints, 0) as integer) as complaints,
         cast(coalesce(contacts.open_complaints, 0) as integer) as open_complaints,
         cast(coalesce(contacts.responded_complaints, 0) as integer) as responded_complaints,
-        cast(contacts.avg_first_response_hours as double precision) as avg_first_response_hours,
-        cast(contacts.avg_resolution_hours as double precision) as avg_resolution_hours,
+        cast(contacts.avg_first_response_hours as {{ type_double() }}) as avg_first_response_hours,
+        cast(contacts.avg_resolution_hours as {{ type_double() }}) as avg_resolution_hours,
         cast(coalesce(contacts.complaints_breaching_sla, 0) as integer) as complaints_breaching_sla,
         cast(coalesce(consents.consent_email, false) as boolean) as consent_email,
         cast(coalesce(consents.consent_sms, false) as boolean) as consent_sms,

@@ -21,9 +21,9 @@ final as (
         cast(antecedent_baskets as integer) as antecedent_baskets,
         cast(consequent_baskets as integer) as consequent_baskets,
         cast(total_baskets as integer) as total_baskets,
-        cast(support as double precision) as support,
-        cast(confidence as double precision) as confidence,
-        cast(lift as double precision) as lift,
+        cast(support as {{ type_double() }}) as support,
+        cast(confidence as {{ type_double() }}) as confidence,
+        cast(lift as {{ type_double() }}) as lift,
         cast('{{ as_of_date() }}' as date) as as_of_date
     from rules
 

@@ -17,7 +17,7 @@ final as (
         cast(customer_id as {{ dbt.type_string() }}) as customer_id,
         cast(recommendation_rank as integer) as recommendation_rank,
         cast(category as {{ dbt.type_string() }}) as category,
-        cast(score as double precision) as score,
+        cast(score as {{ type_double() }}) as score,
         -- score 0: nothing in the customer's history points at it; it is there for its popularity
         cast(case when score > 0 then 'history' else 'popularity' end as {{ dbt.type_string() }}) as basis,
         cast('{{ as_of_date() }}' as date) as as_of_date

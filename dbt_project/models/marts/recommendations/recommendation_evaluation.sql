@@ -2,22 +2,34 @@
 -- recommend with the same macros as of cutoff = as_of_date - recs_eval_window_days, then count a
 -- hit when the customer buys at least one recommended category in (cutoff, as_of_date].
 -- One row per method: 'model' (the mart's logic) and 'popularity' (the baseline), per cutoff date:
--- incremental, so each day's evaluation is kept (a rerun of a day replaces that day's rows).
+-- incremental, so each day's evaluation is kept (a rerun of a day replaces that day's rows; on Spark,
+-- which cannot delete from Parquet tables, the run rewrites the table to the same rows: macros/incremental.sql).
+
+{%- set cutoff = recs_eval_cutoff() %}
 
 {{
     config(
         materialized='incremental',
         unique_key=['method', 'cutoff_date'],
-        incremental_strategy='delete+insert',
+        incremental_strategy=replace_rows_strategy(),
         on_schema_change='fail',
+        pre_hook="{{ delete_replaced_rows(\"cutoff_date = cast('\" ~ recs_eval_cutoff() ~ \"' as date)\") }}",
+        post_hook="{{ drop_previous_rows() }}"
     )
 }}
 
 -- depends_on: {{ ref('transactions') }}, {{ ref('stg_crm__order_items') }}, {{ ref('stg_crm__products') }}
 
-{%- set cutoff = as_of_date_plus(-(var('recs_eval_window_days') | int)) %}
-
 with
+
+{% if is_incremental() %}
+previous_rows as (
+
+    -- the evaluations of other days (read only on Spark, which rewrites the table)
+    select * from {{ incremental_previous() }}
+
+),
+{% endif %}
 
 model_recommendations as (
 
@@ -93,7 +105,8 @@ customer_hits as (
 final as (
 
     select
-        cast(methods.method as {{ dbt.type_string() }}) as method,
+        -- type_varchar(), not dbt.type_string() (text on Postgres): the incremental runs compare column types
+        cast(methods.method as {{ type_varchar() }}) as method,
         cast('{{ cutoff }}' as date) as cutoff_date,
         cast('{{ as_of_date() }}' as date) as window_end_date,
         cast({{ var('recs_top_k') }} as integer) as k,
@@ -102,8 +115,8 @@ final as (
         -- null when nobody qualifies (e.g. less history than the window)
         cast(
             case when count(customer_hits.customer_id) > 0
-                then 1.0 * sum(customer_hits.is_hit) / count(customer_hits.customer_id)
-            end as double precision
+                then {{ as_fraction('sum(customer_hits.is_hit)') }} / count(customer_hits.customer_id)
+            end as {{ type_double() }}
         ) as hit_rate
     from methods
     left join customer_hits
@@ -113,3 +126,4 @@ final as (
 )
 
 select * from final
+{{ incremental_kept_rows('final', 'previous_rows', ['method', 'cutoff_date']) }}

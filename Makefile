@@ -31,7 +31,7 @@ PARITY_DIR ?= $(CURDIR)/.loyalist/parity
 PARITY_ARGS ?= --customers 300 --days 200 --seed 7 --end-date 2025-03-31
 PARITY_PG_DBNAME ?= loyalist_parity
 
-.PHONY: help install demo test test-all lint airflow-db clean dbt-postgres dbt-spark e2e-airflow bench
+.PHONY: help install demo test test-all lint airflow-db clean browser dbt-postgres dbt-spark e2e-airflow bench
 
 help:
 	@echo "make demo      create .venv, generate sample data, run the loyalist_daily DAG, print the summary"
@@ -65,10 +65,13 @@ demo: install airflow-db
 	  grep -q "state=success" $(AIRFLOW_HOME)/demo-dag-test.log || { echo "DAG run failed: see $(AIRFLOW_HOME)/demo-dag-test.log"; exit 1; }
 	$(VENV_BIN)/loyalist summary
 
-test: install
+browser:
+	@bash scripts/install_browser.sh
+
+test: install browser
 	$(VENV_BIN)/pytest -m "not slow"
 
-test-all: install
+test-all: install browser
 	$(VENV_BIN)/pytest
 
 # Real scheduler run: see scripts/e2e_airflow.py and docs/deployment.md. Needs the local PostgreSQL.

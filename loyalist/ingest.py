@@ -224,33 +224,48 @@ def _check_headers(entity: Entity, headers: dict[str, list[str]]) -> dict[str, l
     return extras
 
 
-def _scan_sql(paths: list[str]) -> str:
+def _scan_sql(paths: list[str], header: tuple[str, ...]) -> str:
     if paths[0].endswith(".parquet"):
         return f"select * from read_parquet({paths!r}, filename = '_source_file', hive_partitioning = false)"
+    rejects = "store_rejects = true, rejects_table = '_rejects', rejects_scan = '_reject_scans'"
+    if len(set(header)) == len(header) and all(header):
+        # The dialect read_header assumes (comma, double quotes) and the header it read, stated up front:
+        # DuckDB's sniffer would otherwise sample every file of the scan, which costs more than parsing
+        # them when a history holds hundreds of small daily files.
+        columns = "{" + ", ".join(f"{_lit(c)}: 'VARCHAR'" for c in header) + "}"
+        return (f"select * from read_csv({paths!r}, columns = {columns}, header = true, auto_detect = false, "
+                f"delim = ',', quote = '\"', escape = '\"', filename = '_source_file', hive_partitioning = false, "
+                f"{rejects})")
+    # Duplicate or blank column names: let DuckDB name them (a later step reads contract columns only).
     return (f"select * from read_csv({paths!r}, all_varchar = true, header = true, filename = '_source_file', "
-            "hive_partitioning = false, store_rejects = true, rejects_table = '_rejects', "
-            "rejects_scan = '_reject_scans')")
+            f"hive_partitioning = false, {rejects})")
 
 
 def _stage_text_rows(con: duckdb.DuckDBPyConnection, entity: Entity, files: list[LandingFile],
                      headers: dict[str, list[str]], readable: dict[LandingFile, Path]) -> None:
-    """Create temp tables ``_landing`` (contract columns as text, _source_file, _row_in_file) and
-    ``_all_rejects`` (malformed CSV lines) from the files.
+    """Create temp tables ``_landing`` (_scan_row, _source_file, contract columns as text), ``_row_offsets``
+    (each file's first ``_scan_row``) and ``_all_rejects`` (malformed CSV lines) from the files.
 
     Files are scanned in groups of identical header and format (one scan in the usual case), so a
     file whose columns moved or changed (schema drift) is still read by name, never by position.
+    A row's number within its file is ``_scan_row - first _scan_row of the file + 1``: the scan keeps
+    file order, and numbering by offset avoids sorting every row by (file, position).
     """
     groups: dict[tuple, list[str]] = {}
     for f in files:
         groups.setdefault((f.path.suffix, tuple(headers[str(f.path)])), []).append(str(readable[f]))
     con.execute("create or replace temp table _all_rejects (file_path varchar, line ubigint, "
                 "error_type varchar, csv_line varchar, error_message varchar)")
-    con.execute("create or replace temp table _landing (_source_file varchar, _row_in_file bigint, "
+    con.execute("create or replace temp table _landing (_scan_row bigint, _source_file varchar, "
                 + ", ".join(f"{_q(c)} varchar" for c in entity.column_names) + ")")
     for (suffix, header), paths in groups.items():
         con.execute("drop table if exists _rejects; drop table if exists _reject_scans")
+        texts = ", ".join(f"cast({_q(c)} as varchar)" if c in header else "null" for c in entity.column_names)
+        offset = con.execute("select coalesce(max(_scan_row), 0) from _landing").fetchone()[0]
         try:
-            con.execute(f"create or replace temp table _scan as {_scan_sql(paths)}")
+            # row_number() over () streams in scan order (no sort): file order, then line order.
+            con.execute(f"insert into _landing select {offset} + row_number() over (), _source_file, {texts} "
+                        f"from ({_scan_sql(paths, header)})")
         except duckdb.Error as exc:
             raise IngestError(f"{entity.name}: cannot read {paths[0] if len(paths) == 1 else f'{len(paths)} files'}"
                               f": {str(exc).splitlines()[0]}") from exc
@@ -260,33 +275,29 @@ def _stage_text_rows(con: duckdb.DuckDBPyConnection, entity: Entity, files: list
                         "string_agg(distinct cast(r.error_type as varchar), ', '), any_value(r.csv_line), "
                         "string_agg(distinct r.error_message, '; ') "
                         "from _rejects r join _reject_scans s using (scan_id, file_id) group by all")
-        texts = ", ".join(f"cast({_q(c)} as varchar)" if c in header else "null" for c in entity.column_names)
-        # Scan order is file order; number rows within each file from it.
-        con.execute(f"""
-            insert into _landing
-            with numbered as (select row_number() over () as _scan_row, * from _scan)
-            select _source_file, row_number() over (partition by _source_file order by _scan_row), {texts}
-            from numbered
-        """)
-    con.execute("drop table if exists _scan")
     for f, path in readable.items():  # rows of transcoded copies belong to the original file
         if path != f.path:
             con.execute("update _landing set _source_file = ? where _source_file = ?", [str(f.path), str(path)])
             con.execute("update _all_rejects set file_path = ? where file_path = ?", [str(f.path), str(path)])
+    con.execute("create or replace temp table _row_offsets as "
+                "select _source_file, min(_scan_row) - 1 as _offset from _landing group by all")
 
 
 def _typed_select(entity: Entity, max_event_time: datetime) -> str:
     """SQL turning the text table ``_landing`` into typed columns plus a ``_reasons`` string.
 
     Reasons come in two groups: reading a value (missing, not castable) is judged on the text, rules
-    (checks, future times, duplicate keys) on the typed values after defaults are applied.
+    (checks, future times) on the typed values after defaults are applied. Duplicate keys within a
+    file are marked afterwards (``_mark_duplicate_keys``). Each value is trimmed and cast once: the
+    text and the typed value travel side by side (``_t_<column>``) until the reasons are written.
     """
+    trimmed = [f"nullif(trim({_q(c.name)}), '') as {_q('_t_' + c.name)}" for c in entity.columns]
     cast_exprs, read_reasons, rule_reasons = [], [], []
     for c in entity.columns:
-        text = f"nullif(trim({_q(c.name)}), '')"
+        text = _q("_t_" + c.name)
         cast_exprs.append(f"try_cast({text} as {c.type}) as {_q(c.name)}")
         read_reasons.append(
-            f"case when {text} is not null and try_cast({text} as {c.type}) is null "
+            f"case when {text} is not null and {_q(c.name)} is null "
             f"then '{c.name}: cannot read \"' || left({text}, 40) || '\" as {c.type}' end")
         if c.required:
             read_reasons.append(f"case when {text} is null then 'missing {c.name}' end")
@@ -301,25 +312,47 @@ def _typed_select(entity: Entity, max_event_time: datetime) -> str:
         limit = max_event_time.isoformat()
         rule_reasons.append(f"case when {_q(entity.event_time)} > timestamptz '{limit}' "
                             f"then '{entity.event_time}: in the future (after {limit})' end")
-    key = ", ".join(_q(k) for k in entity.key)
-    rule_reasons.append(
-        f"case when row_number() over (partition by _source_file, {key} order by _row_in_file) > 1 "
-        "then 'duplicate key in file' end")
-    originals = ", ".join(f"{_q(c)} := {_q(c)}" for c in entity.column_names)
     return f"""
-        with cast_rows as (
-            select _source_file, _row_in_file, struct_pack({originals}) as _original,
-                   {", ".join(cast_exprs)},
+        with texts as (
+            select l._scan_row, l._source_file, l._scan_row - o._offset as _row_in_file, {", ".join(trimmed)}
+            from _landing l join _row_offsets o using (_source_file)
+        ),
+        cast_rows as (
+            select _scan_row, _source_file, _row_in_file, {", ".join(_q("_t_" + c.name) for c in entity.columns)},
+                   {", ".join(cast_exprs)}
+            from texts
+        ),
+        read_checked as (
+            select _scan_row, _source_file, _row_in_file, {", ".join(_q(c.name) for c in entity.columns)},
                    concat_ws('; ', {", ".join(read_reasons)}) as _read_reasons
-            from _landing
+            from cast_rows
         ),
         defaulted as (
-            select _source_file, _row_in_file, _original, _read_reasons, {", ".join(defaulted)}
-            from cast_rows
+            select _scan_row, _source_file, _row_in_file, _read_reasons, {", ".join(defaulted)}
+            from read_checked
         )
-        select *, concat_ws('; ', nullif(_read_reasons, ''), {", ".join(rule_reasons)}) as _reasons
+        select * exclude (_read_reasons),
+               concat_ws('; ', nullif(_read_reasons, ''), {", ".join(rule_reasons) or "null"}) as _reasons
         from defaulted
     """
+
+
+def _mark_duplicate_keys(con: duckdb.DuckDBPyConnection, entity: Entity) -> None:
+    """Add 'duplicate key in file' to every row of ``_typed`` after the first with the same key in its file.
+
+    Only keys that occur more than once are looked at (a hash aggregate, no sort of every row); keys
+    compare as typed values, NULL equal to NULL.
+    """
+    keys = [_q(k) for k in entity.key]
+    con.execute(f"""create or replace temp table _duplicate_keys as
+                    select _source_file, {", ".join(keys)}, min(_row_in_file) as _first_row
+                    from _typed group by all having count(*) > 1""")
+    if not con.execute("select count(*) from _duplicate_keys").fetchone()[0]:
+        return
+    same_key = " and ".join(f"t.{k} is not distinct from d.{k}" for k in keys)
+    con.execute(f"""update _typed t set _reasons = concat_ws('; ', nullif(t._reasons, ''), 'duplicate key in file')
+                    from _duplicate_keys d
+                    where t._source_file = d._source_file and {same_key} and t._row_in_file > d._first_row""")
 
 
 def load_files(con: duckdb.DuckDBPyConnection, entity_name: str, files: list[LandingFile], batch_id: str,
@@ -335,12 +368,14 @@ def load_files(con: duckdb.DuckDBPyConnection, entity_name: str, files: list[Lan
         extras = _check_headers(entity, headers)
         _stage_text_rows(con, entity, files, headers, readable)
     con.execute(f"create or replace temp table _typed as {_typed_select(entity, max_event_time)}")
+    _mark_duplicate_keys(con, entity)
     # Erased people (loyalist.audiences.privacy.Suppression) are dropped before anything is stored.
     suppressed = suppression.drop_from_typed(con, entity.name, entity.column_names) if suppression else {}
     con.execute("create or replace temp table _files (_source_file varchar, _partition_date date)")
     con.executemany("insert into _files values (?, ?)", [(str(f.path), f.partition_date) for f in files])
 
     cols = ", ".join(_q(c) for c in entity.column_names)
+    originals = ", ".join(f"{_q(c)} := l.{_q(c)}" for c in entity.column_names)  # the text as it arrived
     meta = f"{_lit(batch_id)}, t._source_file, f._partition_date, t._row_in_file, now()"
     con.execute("begin transaction")
     try:
@@ -351,8 +386,9 @@ def load_files(con: duckdb.DuckDBPyConnection, entity_name: str, files: list[Lan
                         select {cols}, {meta} from _typed t join _files f using (_source_file)
                         where t._reasons = ''""")
         con.execute(f"""insert into raw.{entity.name}__quarantine
-                        select {meta}, t._reasons, to_json(t._original)
-                        from _typed t join _files f using (_source_file) where t._reasons <> ''""")
+                        select {meta}, t._reasons, to_json(struct_pack({originals}))
+                        from _typed t join _files f using (_source_file) join _landing l using (_scan_row)
+                        where t._reasons <> ''""")
         con.execute(f"""insert into raw.{entity.name}__quarantine
                         select {_lit(batch_id)}, r.file_path, f._partition_date, r.line, now(),
                                'malformed line: ' || r.error_type || ': ' || r.error_message,
@@ -396,6 +432,28 @@ def load_files(con: duckdb.DuckDBPyConnection, entity_name: str, files: list[Lan
     return results
 
 
+# A first load of a long history is split into transactions of at most this much landing data, so the
+# temp tables of one load (text, typed) stay within DuckDB's memory limit instead of spilling; a file is
+# never split, so each file still loads (or reloads) whole and atomically.
+LOAD_GROUP_BYTES = 384 * 2**20
+
+
+def load_groups(files: list[LandingFile], max_bytes: int | None = None) -> list[list[LandingFile]]:
+    """Consecutive groups of ``files`` (oldest first) of at most ``max_bytes`` (default LOAD_GROUP_BYTES)
+    each; a single file larger than that is a group of its own."""
+    max_bytes = LOAD_GROUP_BYTES if max_bytes is None else max_bytes
+    groups: list[list[LandingFile]] = []
+    size = 0
+    for f in files:
+        n = f.path.stat().st_size
+        if not groups or (size + n > max_bytes and groups[-1]):
+            groups.append([])
+            size = 0
+        groups[-1].append(f)
+        size += n
+    return groups
+
+
 def ingest_landing(con: duckdb.DuckDBPyConnection, landing_dir: Path, start: date, end: date,
                    batch_id: str, max_event_time: datetime,
                    entities: list[str] | None = None, suppression=None) -> list[LoadResult]:
@@ -406,8 +464,9 @@ def ingest_landing(con: duckdb.DuckDBPyConnection, landing_dir: Path, start: dat
     ensure_raw_schema(con)
     results = []
     for name in entities or list(ENTITIES):
-        loaded = load_files(con, name, files_to_load(con, landing_dir, name, start, end), batch_id,
-                            max_event_time, suppression)
+        loaded = []
+        for group in load_groups(files_to_load(con, landing_dir, name, start, end)):
+            loaded += load_files(con, name, group, batch_id, max_event_time, suppression)
         if loaded:
             log.info("%s: %s file(s), read %s, loaded %s, quarantined %s", name, len(loaded),
                      sum(r.rows_read for r in loaded), sum(r.rows_loaded for r in loaded),

@@ -173,3 +173,33 @@ def _manifest(settings):
         if not exists.fetchone()[0]:
             return []
         return con.execute("select source_file from raw._load_manifest").fetchall()
+
+
+def test_history_loaded_in_small_groups_equals_one_load(settings, landing, tmp_path, monkeypatch):
+    """A first load split into many transactions (loyalist.ingest.LOAD_GROUP_BYTES) stores the same rows,
+    row numbers, quarantine and manifest as one load of every file."""
+    from dataclasses import replace
+
+    from loyalist import ingest
+
+    _write(landing / "orders" / f"dt={END}" / "dirty.csv",
+           "order_id,source_customer_id,ordered_at,net_amount\nQ-1,,2025-03-31 08:00:00,10\n"
+           "Q-3,c1,2025-03-31 08:00:00,10\nQ-3,c1,2025-03-31 09:00:00,11\n")
+    _ingest(settings, batch="one")
+    grouped = replace(settings, data_dir=tmp_path / "grouped",
+                      warehouse_path=tmp_path / "grouped" / "warehouse" / "loyalist.duckdb")
+    monkeypatch.setattr(ingest, "LOAD_GROUP_BYTES", 4096)
+    assert len(ingest.load_groups(ingest.landing_files(landing, "orders", NEXT))) > 3
+    _ingest(grouped, batch="one")
+
+    def snapshot(s, table, order):
+        with connect(s) as con:
+            return con.execute(f"select * exclude (_loaded_at) from raw.{table} order by {order}").fetchall()
+
+    for table, order in (("orders", "_source_file, _row_in_file"), ("orders__quarantine", "_source_file, _row_in_file"),
+                         ("order_items", "_source_file, _row_in_file"), ("customers", "_source_file, _row_in_file")):
+        assert snapshot(grouped, table, order) == snapshot(settings, table, order), table
+    manifest = "entity, source_file, rows_read, rows_loaded, rows_quarantined"
+    with connect(settings) as a, connect(grouped) as b:
+        q = f"select {manifest} from raw._load_manifest order by source_file"
+        assert b.execute(q).fetchall() == a.execute(q).fetchall()

@@ -227,24 +227,39 @@ def dbt_env(settings: Settings) -> dict[str, str]:
 
 
 @logged_step("dbt_build")
-def dbt_build(settings: Settings, as_of: date) -> None:
-    """Run ``dbt build`` (models, snapshots, seeds, tests, unit tests) as of ``as_of``.
+def dbt_build(settings: Settings, as_of: date, *, unit_tests: bool = False) -> None:
+    """Run ``dbt build`` (seeds, models, snapshots, data tests) as of ``as_of``.
 
+    Unit tests check the models' SQL against fixed inputs, not the day's data, so the daily build
+    leaves them out (dbt's advice for production: ``--exclude-resource-type unit_test``; they cost a
+    fixed ~10 s per run); ``unit_tests=True`` or ``dbt_unit_tests`` runs them (the test suite does).
     On a Postgres or Spark target the raw tables are first mirrored there from DuckDB (loyalist.targets).
     """
     if settings.dbt_target != "duckdb":
         from loyalist.targets import load_raw_for_target
 
         load_raw_for_target(settings)
-    cmd = dbt_command(settings, "build", "--vars", json.dumps({"as_of_date": as_of.isoformat()}))
+    skip = [] if unit_tests else ["--exclude-resource-type", "unit_test"]
+    _run_dbt(settings, "build", "--vars", json.dumps({"as_of_date": as_of.isoformat()}), *skip)
+
+
+def dbt_unit_tests(settings: Settings) -> int:
+    """Run every dbt unit test (the parents' tables must exist: run after a build); return how many ran."""
+    _run_dbt(settings, "test", "--select", "test_type:unit")
+    results = json.loads((settings.data_dir / "dbt" / "target" / "run_results.json").read_text())["results"]
+    return sum(r["unique_id"].startswith("unit_test.") for r in results)
+
+
+def _run_dbt(settings: Settings, *args: str) -> None:
+    cmd = dbt_command(settings, *args)
     log.info("running %s", " ".join(cmd))
     proc = subprocess.run(cmd, env=dbt_env(settings), capture_output=True, text=True)
     for line in proc.stdout.splitlines():
         log.info("dbt | %s", line)
     if proc.returncode != 0:
         failures = [ln for ln in proc.stdout.splitlines() if "ERROR" in ln or "FAIL" in ln]
-        raise DbtError(f"dbt build failed (exit {proc.returncode}): " + " | ".join(failures[-10:] or
-                                                                                   proc.stderr.splitlines()[-5:]))
+        raise DbtError(f"dbt {args[0]} failed (exit {proc.returncode}): " + " | ".join(failures[-10:] or
+                                                                                    proc.stderr.splitlines()[-5:]))
 
 
 DBT_DOCS_FILES = ("static_index.html", "index.html", "manifest.json", "catalog.json")

@@ -179,7 +179,7 @@ def build(settings: Settings, days: list[date]) -> BuildResult:
     seconds = []
     for day in days:
         started = time.perf_counter()
-        dbt_build(settings, day)
+        dbt_build(settings, day, unit_tests=True)  # the unit tests too: does the SQL hold on this target?
         seconds.append(time.perf_counter() - started)
         log.info("dbt build on %s as of %s: %.1f s", settings.dbt_target, day, seconds[-1])
     return BuildResult(settings.dbt_target, seconds, read_metrics(settings))

@@ -2,7 +2,7 @@
 plus a hand-made complaint that is resolved, reopened and resolved again.
 
 Marked slow (a dbt build of its own, about a minute alone): the rules themselves are dbt unit tests,
-which every `dbt build` in the default suite runs.
+which tests/test_fourc_and_recommendations.py runs (`dbt_unit_tests`).
 """
 
 from __future__ import annotations

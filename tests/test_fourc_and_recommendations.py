@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 
 from loyalist.config import get_settings
-from loyalist.pipeline import dbt_build, dbt_command, dbt_env, ingest_interval
+from loyalist.pipeline import dbt_build, dbt_command, dbt_env, dbt_unit_tests, ingest_interval
 from loyalist.recommend_eval import evaluate_windows
 from loyalist.warehouse import connect
 
@@ -39,7 +39,9 @@ def built(tiny_landing_master, tmp_path_factory):
                        warehouse_path=root / "warehouse" / "loyalist.duckdb", duckdb_memory_limit="1GB")
     start = datetime.combine(AS_OF, datetime.min.time(), UTC)
     ingest_interval(settings, start, start + timedelta(days=1), "recs-fourc")
-    dbt_build(settings, AS_OF)  # raises DbtError when any model, data test or unit test fails
+    dbt_build(settings, AS_OF)  # raises DbtError when any model or data test fails
+    # every dbt unit test of the project (the daily build leaves them out)
+    assert dbt_unit_tests(settings) >= 30
     return settings
 
 

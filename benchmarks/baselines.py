@@ -1,13 +1,20 @@
 """The references the pipeline's RFM + lifecycle marts are measured against.
 
-* ``floor``: one DuckDB scan of the raw order columns those marts read (nothing can be faster than
-  reading the input once).
+The marts step is the SQL that turns the ``marts.transactions`` fact (one row per order, already
+deduplicated, filtered to the as-of day and attributed to the resolved customer by staging) into the
+RFM segments (``int_customer_rfm``) and the lifecycle stages (``int_customer_lifecycle_snapshots``).
+The references start from the same input:
+
+* ``floor``: one DuckDB scan of the ``marts.transactions`` columns those marts read (nothing can be
+  faster than reading the input once).
 * ``pandas_marts`` / ``polars_marts``: the same marts as a competent analyst would write them in pandas
-  and in polars (lazy): vectorised, no Python loops over customers. They start from an extract of the
-  same inputs the pipeline's SQL starts from (``export_inputs``: the raw order versions, the resolved
-  accounts and the RFM segment seed) and apply the same rules: latest loaded version of each order,
-  events up to the end of the as-of day, completed sales and refunds, RFM quintile scores with ties
-  sharing a score, the lifecycle stages in the order the dbt model checks them.
+  and in polars (lazy): vectorised, no Python loops over customers. They read an extract of the same
+  inputs (``export_inputs``: those transaction columns, the resolved customers and the RFM segment
+  seed) and apply the same rules: completed sales and refunds up to the end of the as-of day, RFM
+  quintile scores with ties sharing a score, the lifecycle stages in the order the dbt model checks them.
+
+The cost of getting from raw loads to ``marts.transactions`` (staging dedupe, account join) is measured
+too, as the pipeline's ``marts_path_s`` (bench.py), and reported next to the marts step.
 
 Thresholds are read from ``dbt_project/dbt_project.yml`` (their single home), never copied here.
 Each implementation returns per-customer frames; ``counts`` reduces them to the segment and stage
@@ -29,11 +36,8 @@ import yaml
 
 from loyalist.config import DBT_PROJECT_DIR
 
-# The raw order columns the RFM and lifecycle marts read (through stg_crm__orders and transactions):
-# the dedupe order, the as-of filter, the account key, the type/status filters and the amount.
-ORDER_COLUMNS = ("order_id", "source_system", "source_customer_id", "ordered_at", "transaction_type", "status",
-                 "net_amount", "_loaded_at", "_partition_date", "_source_file", "_row_in_file")
-VERSION_ORDER = ("_loaded_at", "_partition_date", "_source_file", "_row_in_file")  # newest first wins
+# The marts.transactions columns the RFM and lifecycle marts read.
+TRANSACTION_COLUMNS = ("customer_id", "order_id", "ordered_at", "transaction_type", "status", "net_amount")
 
 
 @dataclass(frozen=True)
@@ -62,20 +66,21 @@ def export_inputs(con: duckdb.DuckDBPyConnection, out: Path) -> dict[str, Path]:
     ``net_amount`` is written as DOUBLE (the baselines sum it in integer cents, so no float ties).
     """
     out.mkdir(parents=True, exist_ok=True)
-    cols = ", ".join("cast(net_amount as double) as net_amount" if c == "net_amount" else c for c in ORDER_COLUMNS)
-    paths = {"orders": out / "orders.parquet", "accounts": out / "accounts.parquet",
+    cols = ", ".join("cast(net_amount as double) as net_amount" if c == "net_amount" else c
+                     for c in TRANSACTION_COLUMNS)
+    paths = {"transactions": out / "transactions.parquet", "customers": out / "customers.parquet",
              "rfm_segments": out / "rfm_segments.parquet"}
-    con.execute(f"copy (select {cols} from raw.orders) to '{paths['orders']}' (format parquet)")
-    con.execute(f"copy (select source_system, source_customer_id, customer_id "
-                f"from intermediate.int_customer_accounts_resolved) to '{paths['accounts']}' (format parquet)")
+    con.execute(f"copy (select {cols} from marts.transactions) to '{paths['transactions']}' (format parquet)")
+    con.execute(f"copy (select distinct customer_id from intermediate.int_customer_accounts_resolved) "
+                f"to '{paths['customers']}' (format parquet)")
     con.execute(f"copy (select r_score, fm_score, rfm_segment from seeds.rfm_segments) "
                 f"to '{paths['rfm_segments']}' (format parquet)")
     return paths
 
 
 def floor_scan(con: duckdb.DuckDBPyConnection) -> int:
-    """One pass over the raw order columns the marts read (hashing every value so none is skipped)."""
-    return con.execute(f"select sum(hash({', '.join(ORDER_COLUMNS)})) from raw.orders").fetchone()[0]
+    """One pass over the transaction columns the marts read (hashing every value so none is skipped)."""
+    return con.execute(f"select sum(hash({', '.join(TRANSACTION_COLUMNS)})) from marts.transactions").fetchone()[0]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -86,28 +91,20 @@ def pandas_marts(inputs: Path, as_of: date, rules: Rules):
     import numpy as np
     import pandas as pd
 
-    orders = pd.read_parquet(inputs / "orders.parquet", columns=list(ORDER_COLUMNS))
-    # Latest loaded version of each order: only ids sent more than once need sorting.
-    dup = orders["order_id"].duplicated(keep=False)
-    if dup.any():
-        resent = orders[dup].sort_values(["order_id", *VERSION_ORDER], ascending=[True] + [False] * 4)
-        orders = pd.concat([orders[~dup], resent.drop_duplicates("order_id", keep="first")], ignore_index=True)
+    tx = pd.read_parquet(inputs / "transactions.parquet", columns=list(TRANSACTION_COLUMNS))
     # Whole UTC days since the epoch; events after the as-of day are not seen yet.
-    day = orders["ordered_at"].to_numpy(dtype="datetime64[us]").astype("datetime64[D]").astype(np.int64)
+    day = tx["ordered_at"].to_numpy(dtype="datetime64[us]").astype("datetime64[D]").astype(np.int64)
     as_of_day = (np.datetime64(as_of, "D") - np.datetime64(0, "D")).astype(np.int64)
-    keep = (day <= as_of_day) & (orders["status"] == "completed").to_numpy()
+    keep = (day <= as_of_day) & (tx["status"] == "completed").to_numpy()
     tx = pd.DataFrame({
-        "source_system": orders["source_system"].to_numpy()[keep],
-        "source_customer_id": orders["source_customer_id"].to_numpy()[keep],
-        "order_id": orders["order_id"].to_numpy()[keep],
-        "ordered_at": orders["ordered_at"].to_numpy()[keep],
+        "customer_id": tx["customer_id"].to_numpy()[keep],
+        "order_id": tx["order_id"].to_numpy()[keep],
+        "ordered_at": tx["ordered_at"].to_numpy()[keep],
         "day": day[keep],
-        "is_sale": (orders["transaction_type"] == "sale").to_numpy()[keep],
-        "cents": np.rint(orders["net_amount"].to_numpy()[keep] * 100).astype(np.int64),
+        "is_sale": (tx["transaction_type"] == "sale").to_numpy()[keep],
+        "cents": np.rint(tx["net_amount"].to_numpy()[keep] * 100).astype(np.int64),
     })
-    del orders
-    accounts = pd.read_parquet(inputs / "accounts.parquet")
-    tx = tx.merge(accounts, on=["source_system", "source_customer_id"], how="left", validate="many_to_one")
+    customers = pd.read_parquet(inputs / "customers.parquet")
 
     # RFM over buyers (at least one completed sale).
     window_start = as_of_day + 1 - rules.rfm_window_days
@@ -144,7 +141,7 @@ def pandas_marts(inputs: Path, as_of: date, rules: Rules):
                         "loyal": (days >= as_of_day + 1 - rules.loyal_window_days).astype(np.int64)}).groupby(
         "customer_id", sort=False).agg(first_day=("day", "min"), last_day=("day", "max"),
                                        comeback_day=("comeback_day", "max"), loyal_orders=("loyal", "sum"))
-    stages = pd.DataFrame({"customer_id": accounts["customer_id"].unique()}).merge(
+    stages = customers.merge(
         per, left_on="customer_id", right_index=True, how="left")
     since_last = as_of_day - stages["last_day"]
     since_first = as_of_day - stages["first_day"]
@@ -165,20 +162,11 @@ def polars_marts(inputs: Path, as_of: date, rules: Rules):
     import polars as pl
 
     as_of_day = (as_of - date(1970, 1, 1)).days
-    orders = pl.scan_parquet(inputs / "orders.parquet").select(ORDER_COLUMNS)
-    dup = pl.col("order_id").is_duplicated()
-    latest = pl.concat([
-        orders.filter(~dup),
-        orders.filter(dup).sort(["order_id", *VERSION_ORDER], descending=[False] + [True] * 4)
-        .unique("order_id", keep="first", maintain_order=True),
-    ])
-    accounts = pl.scan_parquet(inputs / "accounts.parquet")
-    tx = (latest
+    tx = (pl.scan_parquet(inputs / "transactions.parquet").select(TRANSACTION_COLUMNS)
           .with_columns(day=pl.col("ordered_at").dt.date().cast(pl.Int32),  # UTC day number
                         cents=(pl.col("net_amount") * 100).round(0).cast(pl.Int64),
                         is_sale=pl.col("transaction_type") == "sale")
           .filter((pl.col("day") <= as_of_day) & (pl.col("status") == "completed"))
-          .join(accounts, on=["source_system", "source_customer_id"], how="left")
           .select("customer_id", "order_id", "ordered_at", "day", "cents", "is_sale"))
     window_start = as_of_day + 1 - rules.rfm_window_days
     in_window = pl.col("day") >= window_start
@@ -208,7 +196,7 @@ def polars_marts(inputs: Path, as_of: date, rules: Rules):
         comeback_day=pl.col("day").filter(pl.col("gap") > rules.churn_after_days).max(),
         loyal_orders=(pl.col("day") >= as_of_day + 1 - rules.loyal_window_days).sum())
     since_last = as_of_day - pl.col("last_day")
-    stages = (accounts.select("customer_id").unique()
+    stages = (pl.scan_parquet(inputs / "customers.parquet")
               .join(per, on="customer_id", how="left")
               .with_columns(lifecycle_stage=pl.when(pl.col("last_day").is_null()).then(pl.lit("prospect"))
                             .when(since_last > rules.churn_after_days).then(pl.lit("churned"))

@@ -42,7 +42,7 @@ def warehouse(settings):
 
 def test_baselines_give_the_pipelines_segments_and_stages(warehouse, tmp_path):
     with connect(warehouse) as con:
-        inputs = export_inputs(con, tmp_path / "inputs")["orders"].parent
+        inputs = export_inputs(con, tmp_path / "inputs")["transactions"].parent
         expected = pipeline_counts(con)
         per_customer = {cid: (seg, stage) for cid, seg, stage in con.execute(
             "select customer_id, rfm_segment, lifecycle_stage from marts.customer_segments").fetchall()}

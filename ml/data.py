@@ -178,3 +178,28 @@ def load_inputs(con: duckdb.DuckDBPyConnection) -> Inputs:
         "from intermediate.int_customer_accounts_resolved where first_seen_at is not null order by 1, 2")
     return Inputs(transactions=transactions, order_categories=order_categories, feedback=feedback,
                   profiles=profiles, accounts=accounts)
+
+
+def customer_sample(inputs: Inputs, max_customers: int) -> Inputs:
+    """``inputs`` restricted to a stable hash sample of about ``max_customers`` customers (all if fewer).
+
+    Every feature of a customer reads only that customer's rows, so a kept customer's features and
+    labels are exactly those of the full data.
+    """
+    from ml.partitions import in_sample
+
+    ids = inputs.transactions["customer_id"].unique()
+    if len(ids) <= max_customers:
+        return inputs
+    keep = ids[in_sample(ids, max_customers / len(ids))]
+
+    def only(frame: pd.DataFrame | None) -> pd.DataFrame | None:
+        return None if frame is None else frame[frame["customer_id"].isin(keep)]
+
+    transactions = only(inputs.transactions)
+    categories = inputs.order_categories
+    if categories is not None:
+        categories = categories[categories["order_id"].isin(transactions["order_id"])]
+    log.info("training sample: %s of %s customers", len(keep), len(ids))
+    return Inputs(transactions=transactions, order_categories=categories, feedback=only(inputs.feedback),
+                  profiles=only(inputs.profiles), accounts=only(inputs.accounts))

@@ -29,3 +29,10 @@ def in_partition(customer_ids: pd.Series | pd.Index, partition: int, partitions:
         return np.ones(len(customer_ids), dtype=bool)
     return np.fromiter((hash_partition(c, partitions) == partition for c in customer_ids), dtype=bool,
                        count=len(customer_ids))
+
+
+def in_sample(customer_ids: pd.Series | pd.Index | np.ndarray, fraction: float) -> np.ndarray:
+    """Boolean mask: a stable ``fraction`` of ``customer_ids`` (the same people in every run and process)."""
+    buckets = 100_000
+    cut = round(fraction * buckets)
+    return np.fromiter((hash_partition(c, buckets) < cut for c in customer_ids), dtype=bool, count=len(customer_ids))

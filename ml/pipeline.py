@@ -23,8 +23,8 @@ import numpy as np
 import pandas as pd
 
 from ml import artifacts, churn, clv, store
-from ml.config import CLV_HORIZON_DAYS, CutoffPlan, churn_after_days, plan_cutoffs, risk_band
-from ml.data import EPOCH, Inputs, load_inputs
+from ml.config import CLV_HORIZON_DAYS, MAX_TRAINING_CUSTOMERS, CutoffPlan, churn_after_days, plan_cutoffs, risk_band
+from ml.data import EPOCH, Inputs, customer_sample, load_inputs
 from ml.features import FEATURES, compute_features, future_activity, labelled_frame
 from ml.partitions import in_partition
 from ml.reasons import group_contributions, top_reasons, typical_values
@@ -201,7 +201,7 @@ def train_evaluate_promote(con: duckdb.DuckDBPyConnection, as_of: date, models_d
     _warn_if_stale(inputs, as_of)
     plan = plan_cutoffs(as_of, churn_days, inputs.data_start)
     log.info("cutoffs: %s", plan.as_dict())
-    train = labelled_frame(inputs, plan.training_cutoffs, churn_days)
+    train = labelled_frame(customer_sample(inputs, MAX_TRAINING_CUSTOMERS), plan.training_cutoffs, churn_days)
     evaluation = labelled_frame(inputs, [plan.evaluation_cutoff], churn_days)
     # same data, code and libraries -> same version (a rerun overwrites the same artifacts)
     version = artifacts.model_version(as_of, artifacts.fingerprint(train), artifacts.fingerprint(evaluation),

@@ -15,6 +15,7 @@ from ml.features import (
     churn_labels,
     compute_features,
     future_activity,
+    labelled_frame,
     population,
 )
 from tests.ml.builders import feedback, inputs, t, transactions, weekly_orders
@@ -189,3 +190,19 @@ def test_feedback_topic_detractor_and_late_complaint_features_are_point_in_time(
     assert f["late_complaints_365"] == 2
     assert (f["negative_convenience_365"], f["negative_communication_365"], f["negative_cost_365"]) == (2, 1, 0)
     assert f["latest_negative_topic"] == "delivery" and f["latest_negative_unresolved"] == 1
+
+
+def test_training_sample_keeps_a_stable_subset_with_their_exact_features():
+    from ml.data import customer_sample
+
+    rows = [order for i in range(60) for order in weekly_orders(f"c{i:02d}", "2025-01-06", 8 + i % 5, 3 + i % 4)]
+    data = inputs(transactions(*rows), feedback({"customer_id": "c01", "type": "nps", "created": "2025-02-01",
+                                                 "score": 3}))
+    sample = customer_sample(data, 20)
+    kept = set(sample.transactions["customer_id"])
+    assert 8 <= len(kept) <= 35 and kept < set(data.transactions["customer_id"])
+    assert set(customer_sample(data, 20).transactions["customer_id"]) == kept  # stable
+    assert customer_sample(data, 1000) is data
+    full = labelled_frame(data, [date(2025, 3, 1)], 30).set_index("customer_id")
+    part = labelled_frame(sample, [date(2025, 3, 1)], 30).set_index("customer_id")
+    pd.testing.assert_frame_equal(part, full.loc[part.index])

@@ -14,17 +14,39 @@ orders as (
 
 ),
 
+-- Almost every order's lines arrive in one file: rank the loads only for orders whose lines came in
+-- more than one, so the window (a sort) runs over a handful of rows instead of every line.
+reloaded as (
+
+    select order_id
+    from source
+    group by order_id
+    having min(_source_file) <> max(_source_file)
+
+),
+
 loads as (
 
     select
-        *,
-        -- A re-sent order re-sends all its lines: take the whole latest set, so a line dropped in
-        -- the correction does not linger from the older copy.
-        dense_rank() over (
-            partition by order_id
-            order by _loaded_at desc, _partition_date desc, _source_file desc
-        ) as load_rank
+        source.*,
+        1 as load_rank
     from source
+    where not exists (select 1 from reloaded where reloaded.order_id = source.order_id)
+
+    union all
+
+    select * from (
+        select
+            source.*,
+            -- A re-sent order re-sends all its lines: take the whole latest set, so a line dropped in
+            -- the correction does not linger from the older copy.
+            dense_rank() over (
+                partition by source.order_id
+                order by source._loaded_at desc, source._partition_date desc, source._source_file desc
+            ) as load_rank
+        from source
+        where exists (select 1 from reloaded where reloaded.order_id = source.order_id)
+    ) as ranked
 
 ),
 

@@ -210,12 +210,19 @@ def dbt_command(settings: Settings, *args: str) -> list[str]:
             "--profiles-dir", str(settings.dbt_project_dir), "--target", settings.dbt_target]
 
 
-def dbt_env(settings: Settings) -> dict[str, str]:
+def dbt_env(settings: Settings, as_of: date | None = None) -> dict[str, str]:
+    """The environment of a dbt process; ``as_of`` sets the run's day (LOYALIST_AS_OF_DATE, macros/as_of.sql).
+
+    Without ``as_of`` an inherited LOYALIST_AS_OF_DATE is removed, so ``--vars as_of_date`` decides.
+    """
     from loyalist.targets import spark_dir
 
     dbt_dir = settings.data_dir / "dbt"
+    env = {k: v for k, v in os.environ.items() if k != "LOYALIST_AS_OF_DATE"}
+    if as_of is not None:
+        env["LOYALIST_AS_OF_DATE"] = as_of.isoformat()
     return {
-        **os.environ,
+        **env,
         "LOYALIST_WAREHOUSE": str(settings.warehouse_path),
         "LOYALIST_DUCKDB_MEMORY_LIMIT": settings.duckdb_memory_limit,
         "LOYALIST_SPARK_DIR": str(spark_dir(settings)),
@@ -240,7 +247,9 @@ def dbt_build(settings: Settings, as_of: date, *, unit_tests: bool = False) -> N
 
         load_raw_for_target(settings)
     skip = [] if unit_tests else ["--exclude-resource-type", "unit_test"]
-    _run_dbt(settings, "build", "--vars", json.dumps({"as_of_date": as_of.isoformat()}), *skip)
+    # The day as an environment variable, not --vars: changed vars make dbt re-parse the whole project
+    # (macros/as_of.sql says why).
+    _run_dbt(settings, "build", *skip, as_of=as_of)
 
 
 def dbt_unit_tests(settings: Settings) -> int:
@@ -250,10 +259,10 @@ def dbt_unit_tests(settings: Settings) -> int:
     return sum(r["unique_id"].startswith("unit_test.") for r in results)
 
 
-def _run_dbt(settings: Settings, *args: str) -> None:
+def _run_dbt(settings: Settings, *args: str, as_of: date | None = None) -> None:
     cmd = dbt_command(settings, *args)
     log.info("running %s", " ".join(cmd))
-    proc = subprocess.run(cmd, env=dbt_env(settings), capture_output=True, text=True)
+    proc = subprocess.run(cmd, env=dbt_env(settings, as_of), capture_output=True, text=True)
     for line in proc.stdout.splitlines():
         log.info("dbt | %s", line)
     if proc.returncode != 0:
@@ -276,10 +285,9 @@ def dbt_docs(settings: Settings, as_of: date) -> Path:
     """
     from loyalist.report import dbt_docs_dir
 
-    cmd = dbt_command(settings, "docs", "generate", "--static", "--no-compile",
-                      "--vars", json.dumps({"as_of_date": as_of.isoformat()}))
+    cmd = dbt_command(settings, "docs", "generate", "--static", "--no-compile")
     log.info("running %s", " ".join(cmd))
-    env = dbt_env(settings)
+    env = dbt_env(settings, as_of)  # the same parse inputs as the build's, so its saved parse is reused
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
     if proc.returncode != 0:
         errors = [ln for ln in proc.stdout.splitlines() if "Error" in ln or "ERROR" in ln]

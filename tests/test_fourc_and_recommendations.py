@@ -42,6 +42,8 @@ def built(tiny_landing_master, tmp_path_factory):
     dbt_build(settings, AS_OF)  # raises DbtError when any model or data test fails
     # every dbt unit test of the project (the daily build leaves them out)
     assert dbt_unit_tests(settings) >= 30
+    with connect(settings, read_only=True) as con:  # the day reached dbt (LOYALIST_AS_OF_DATE, not --vars)
+        assert con.execute("select distinct as_of_date from marts.customers").fetchall() == [(AS_OF,)]
     return settings
 
 

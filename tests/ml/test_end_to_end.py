@@ -26,7 +26,7 @@ from loyalist.config import DBT_PROJECT_DIR, get_settings
 from loyalist.generate import GeneratorConfig, generate
 from loyalist.ingest import ingest_landing
 from loyalist.warehouse import connect
-from ml import artifacts
+from ml import artifacts, churn
 from ml.config import churn_after_days, plan_cutoffs, required_history_days, risk_band
 from ml.data import days, load_inputs
 from ml.features import compute_features
@@ -156,6 +156,15 @@ def test_scores_are_probabilities_with_reasons_and_bands(full):
     assert set(scores["as_of_date"].astype(str)) == {str(AS_OF)}
     high = scores[scores["risk_band"] == "high"]
     assert high["top_reasons"].str.contains("no purchase for|orders in last 90 days").mean() > 0.5
+
+
+def test_churn_predictions_in_blocks_equal_one_call(full):
+    """churn.predict scores in blocks of rows: any block size gives the same probabilities, to the last bit."""
+    model, _ = artifacts.load_churn(full["models"], full["score"]["churn_model_version"])
+    features = compute_features(full["inputs"], AS_OF + timedelta(days=1), churn_after_days())
+    whole = churn.predict(model, features, block_rows=len(features))
+    np.testing.assert_array_equal(churn.predict(model, features, block_rows=97), whole)
+    np.testing.assert_array_equal(churn.predict(model, features), whole)
 
 
 def test_clv_predictions(full):

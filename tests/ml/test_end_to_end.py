@@ -86,6 +86,7 @@ def full(landing, tmp_path_factory) -> dict:
         out["score_again"] = score(con, AS_OF, models)
         out["scores_again"], out["clv_again"] = _table(con, "churn_scores"), _table(con, "clv_predictions")
         out["inputs"] = load_inputs(con)
+        out["inputs_text"] = load_inputs(con, compact=False)
     return out
 
 
@@ -193,6 +194,15 @@ def test_features_on_real_data_ignore_everything_after_the_cutoff(full):
                         feedback=data.feedback[data.feedback["t_created"] < c])
     n = churn_after_days()
     pd.testing.assert_frame_equal(compute_features(data, cutoff, n), compute_features(truncated, cutoff, n))
+
+
+def test_compact_inputs_give_the_features_of_the_text_columns(full):
+    """Integer order keys and categorical labels (ml.data._compact) change no feature, at several cutoffs."""
+    compact, text = full["inputs"], full["inputs_text"]
+    assert compact.transactions["order_id"].dtype.kind == "i" and text.transactions["order_id"].dtype.kind != "i"
+    for cutoff in (AS_OF + timedelta(days=1), AS_OF - timedelta(days=120)):
+        pd.testing.assert_frame_equal(compute_features(compact, cutoff, churn_after_days()),
+                                      compute_features(text, cutoff, churn_after_days()), check_exact=True)
 
 
 def test_a_bare_transaction_log_trains_and_scores(bare):

@@ -17,6 +17,8 @@ from datetime import date
 import duckdb
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +39,8 @@ class Inputs:
     """Everything the features read. ``None`` means the source is not available in this warehouse."""
 
     # customer_id, order_id, t, transaction_type, status, channel, gross_amount, discount_amount,
-    # net_amount, points_earned, points_redeemed
+    # net_amount, points_earned, points_redeemed (load_inputs: order_id as an integer key shared with
+    # order_categories, the three labels as categoricals; tests may use plain strings)
     transactions: pd.DataFrame
     # order_id, category (distinct pairs)
     order_categories: pd.DataFrame | None = None
@@ -128,8 +131,8 @@ def _optional(con: duckdb.DuckDBPyConnection, what: str, needs: dict[str, set[st
     return frame
 
 
-def load_inputs(con: duckdb.DuckDBPyConnection) -> Inputs:
-    """Read the warehouse (as built by dbt) into ``Inputs``."""
+def load_inputs(con: duckdb.DuckDBPyConnection, compact: bool = True) -> Inputs:
+    """Read the warehouse (as built by dbt) into ``Inputs``; ``compact=False`` keeps ids and labels as text."""
     transactions = load_transactions(con)
     accounts_map = {"intermediate.int_customer_accounts_resolved": {"account_key", "customer_id"}}
     order_categories = _optional(
@@ -138,7 +141,8 @@ def load_inputs(con: duckdb.DuckDBPyConnection) -> Inputs:
          "staging.stg_crm__products": {"product_id", "category"}},
         "select distinct i.order_id, cast(p.category as varchar) as category "
         "from staging.stg_crm__order_items i join staging.stg_crm__products p using (product_id) "
-        "where p.category is not null order by 1, 2")
+        # no order by: only joins and distinct counts read it (sorting 3.3M pairs cost 2 CPU s at 100k)
+        "where p.category is not null")
     feedback_cols = table_columns(con, "staging", "stg_crm__feedback")
     resolved = _epoch_days("f.resolved_at") if "resolved_at" in feedback_cols else "null"
     updated = _epoch_days("f.updated_at") if "updated_at" in feedback_cols else "null"
@@ -176,6 +180,8 @@ def load_inputs(con: duckdb.DuckDBPyConnection) -> Inputs:
         {"intermediate.int_customer_accounts_resolved": {"customer_id", "first_seen_at"}},
         f"select customer_id, {_epoch_days('first_seen_at')} as t_first_seen "
         "from intermediate.int_customer_accounts_resolved where first_seen_at is not null order by 1, 2")
+    if compact:
+        transactions, order_categories = _compact(transactions, order_categories)
     return Inputs(transactions=transactions, order_categories=order_categories, feedback=feedback,
                   profiles=profiles, accounts=accounts)
 
@@ -203,3 +209,25 @@ def customer_sample(inputs: Inputs, max_customers: int) -> Inputs:
     log.info("training sample: %s of %s customers", len(keep), len(ids))
     return Inputs(transactions=transactions, order_categories=categories, feedback=only(inputs.feedback),
                   profiles=only(inputs.profiles), accounts=only(inputs.accounts))
+
+
+def _compact(transactions: pd.DataFrame,
+             order_categories: pd.DataFrame | None) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """Same values in less memory: every filtered copy the features make is narrower (about a third at 100k).
+
+    Order ids only join transactions to their categories, so both get one integer key per order id (a
+    missing id keeps a key of its own, as NaN matched NaN before; a category row of an order without
+    transactions is dropped, it matched nothing). Labels with a handful of values become categoricals.
+    """
+    # Arrow's hash kernels: pandas' factorize + get_indexer took 3x as long on 2M + 3.3M ids at 100k
+    orders = pa.array(transactions["order_id"], type=pa.large_string()).dictionary_encode()
+    transactions["order_id"] = orders.indices.fill_null(-1).to_numpy().astype(np.int64)
+    for col in ("transaction_type", "status", "channel"):
+        transactions[col] = transactions[col].astype("category")
+    if order_categories is not None:
+        ids = pa.array(order_categories["order_id"], type=pa.large_string())
+        keys = pc.index_in(ids, value_set=orders.dictionary).fill_null(-1).to_numpy().astype(np.int64)
+        known = (keys >= 0) | order_categories["order_id"].isna().to_numpy()
+        categories = order_categories["category"].astype("category")[known].reset_index(drop=True)
+        order_categories = pd.DataFrame({"order_id": keys[known], "category": categories})
+    return transactions, order_categories

@@ -370,7 +370,7 @@ def churn_scores(model, features: pd.DataFrame, as_of: date, version: str,
     ``typical``: the reference values of the reasons (default: those of ``features`` itself).
     """
     probability = churn.predict(model, features)
-    contributions = group_contributions(partial(churn.predict, model), features, typical)
+    contributions = group_contributions(partial(churn.predict, model), features, typical, base=probability)
     return pd.DataFrame({
         "customer_id": features.index.astype(str),
         "as_of_date": as_of,

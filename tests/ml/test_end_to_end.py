@@ -26,7 +26,7 @@ from loyalist.config import DBT_PROJECT_DIR, get_settings
 from loyalist.generate import GeneratorConfig, generate
 from loyalist.ingest import ingest_landing
 from loyalist.warehouse import connect
-from ml import artifacts
+from ml import artifacts, churn
 from ml.config import churn_after_days, plan_cutoffs, required_history_days, risk_band
 from ml.data import days, load_inputs
 from ml.features import compute_features
@@ -86,6 +86,7 @@ def full(landing, tmp_path_factory) -> dict:
         out["score_again"] = score(con, AS_OF, models)
         out["scores_again"], out["clv_again"] = _table(con, "churn_scores"), _table(con, "clv_predictions")
         out["inputs"] = load_inputs(con)
+        out["inputs_text"] = load_inputs(con, compact=False)
     return out
 
 
@@ -158,6 +159,15 @@ def test_scores_are_probabilities_with_reasons_and_bands(full):
     assert high["top_reasons"].str.contains("no purchase for|orders in last 90 days").mean() > 0.5
 
 
+def test_churn_predictions_in_blocks_equal_one_call(full):
+    """churn.predict scores in blocks of rows: any block size gives the same probabilities, to the last bit."""
+    model, _ = artifacts.load_churn(full["models"], full["score"]["churn_model_version"])
+    features = compute_features(full["inputs"], AS_OF + timedelta(days=1), churn_after_days())
+    whole = churn.predict(model, features, block_rows=len(features))
+    np.testing.assert_array_equal(churn.predict(model, features, block_rows=97), whole)
+    np.testing.assert_array_equal(churn.predict(model, features), whole)
+
+
 def test_clv_predictions(full):
     clv = full["clv"]
     assert set(clv["customer_id"]) == set(full["scores"]["customer_id"])
@@ -184,6 +194,15 @@ def test_features_on_real_data_ignore_everything_after_the_cutoff(full):
                         feedback=data.feedback[data.feedback["t_created"] < c])
     n = churn_after_days()
     pd.testing.assert_frame_equal(compute_features(data, cutoff, n), compute_features(truncated, cutoff, n))
+
+
+def test_compact_inputs_give_the_features_of_the_text_columns(full):
+    """Integer order keys and categorical labels (ml.data._compact) change no feature, at several cutoffs."""
+    compact, text = full["inputs"], full["inputs_text"]
+    assert compact.transactions["order_id"].dtype.kind == "i" and text.transactions["order_id"].dtype.kind != "i"
+    for cutoff in (AS_OF + timedelta(days=1), AS_OF - timedelta(days=120)):
+        pd.testing.assert_frame_equal(compute_features(compact, cutoff, churn_after_days()),
+                                      compute_features(text, cutoff, churn_after_days()), check_exact=True)
 
 
 def test_a_bare_transaction_log_trains_and_scores(bare):

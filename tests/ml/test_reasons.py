@@ -75,6 +75,30 @@ def test_contributions_come_from_the_model_and_only_upward_ones_become_reasons()
     assert reasons["STEADY"] == NO_REASON
 
 
+def test_contributions_in_blocks_equal_the_definition_on_the_whole_frame():
+    """Blocks and skipped rows (group already typical: contribution 0) change nothing, to the last bit."""
+    f = _features()
+    typical = typical_values(f)
+
+    def predict(frame: pd.DataFrame) -> np.ndarray:  # row by row, nonlinear in several groups
+        x = frame
+        return 1 / (1 + np.exp(-(x["recency_days"].to_numpy() / 30 - x["orders_365"].to_numpy() / 10
+                                 + 0.7 * x["open_complaints"].to_numpy()
+                                 + np.nan_to_num(x["interval_cv"].to_numpy(dtype=float)))))
+
+    definition = {}
+    for group, cols in FEATURE_GROUPS.items():
+        ablated = f.copy()
+        for col in cols:
+            ablated[col] = typical[col]
+        definition[group] = predict(f) - predict(ablated)
+    expected = pd.DataFrame(definition, index=f.index)
+    assert (expected["complaints"].drop("UPSET") == 0).all()  # STEADY and LATE: skipped, not predicted
+    for block in (1, 2, 1000):
+        got = group_contributions(predict, f, typical, block=block)
+        pd.testing.assert_frame_equal(got, expected, check_exact=True)
+
+
 def test_at_most_three_reasons_largest_first():
     f = _features()
     contrib = pd.DataFrame(0.0, index=f.index, columns=list(FEATURE_GROUPS))

@@ -43,8 +43,8 @@ from benchmarks.baselines import export_inputs, floor_scan, pipeline_counts
 ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
 BIN = Path(PY).parent
-FULL_STAGES = ("ingest", "check_freshness", "validate_raw", "dbt_build", "train", "score", "rewards",
-               "validate_outputs", "publish")
+FULL_STAGES = ("ingest", "check_freshness", "validate_raw", "classify_feedback", "dbt_build", "train", "score",
+               "rewards", "validate_outputs", "publish")
 NOT_IN_RUN = ("train",)  # weekly, reported on its own
 
 

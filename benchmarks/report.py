@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 FINDINGS = Path(__file__).with_name("findings.md")
-STAGES = ("startup", "ingest", "check_freshness", "validate_raw", "dbt_build", "train", "score", "rewards",
-          "validate_outputs", "publish")
+STAGES = ("startup", "ingest", "check_freshness", "validate_raw", "classify_feedback", "dbt_build", "train",
+          "score", "rewards", "validate_outputs", "publish")
 TARGETS = """\
 Targets (issue 10), judged at 1M customers: full run <= 5 min; peak RSS <= 4 GiB; incremental day <= 10 %
 of the full run; pipeline marts >= 5x faster than pandas and >= 3x faster than polars; marts within 5x of

@@ -21,8 +21,8 @@ from datetime import UTC, date, datetime, timedelta
 
 T0 = time.perf_counter()
 
-STAGES = ("ingest", "check_freshness", "validate_raw", "dbt_build", "train", "score", "rewards",
-          "validate_outputs", "publish")
+STAGES = ("ingest", "check_freshness", "validate_raw", "classify_feedback", "dbt_build", "train", "score",
+          "rewards", "validate_outputs", "publish")
 
 
 def cpu_seconds() -> float:
@@ -71,6 +71,8 @@ def main(argv: list[str] | None = None) -> int:
             results[stage] = pipeline.check_sources_fresh(settings, end)
         elif stage == "validate_raw":
             results[stage] = pipeline.validate_raw_batch(settings, args.run_id, end)
+        elif stage == "classify_feedback":
+            results[stage] = pipeline.classify_feedback(settings)
         elif stage == "dbt_build":
             pipeline.dbt_build(settings, day)
         elif stage == "train":

@@ -1,5 +1,6 @@
--- Lifecycle stage of every customer on each snapshot day: the as-of date and, before it, the month
--- ends used to backfill customer_lifecycle_history (macro lifecycle_snapshot_dates).
+-- Lifecycle stage of every customer on each snapshot day: the as-of date and, when
+-- customer_lifecycle_history is built from scratch, the month ends it backfills (macro
+-- lifecycle_snapshot_dates).
 --
 -- The stage on day S uses completed sales up to the end of S only, so it is what a run for S sees.
 -- Stages, checked in this order (thresholds are vars in dbt_project.yml):

@@ -14,7 +14,8 @@
 -- Rows that started before D are never rewritten except for their valid_to / is_current, so "which
 -- stage was X in on day Y" (valid_from <= Y < coalesce(valid_to, ...)) keeps the answer of the run for Y.
 -- The first build (empty warehouse, or --full-refresh) backfills the stage at the month ends of the
--- lifecycle_backfill_months months before D, plus D, so transitions have history from day one.
+-- lifecycle_backfill_months months before D, plus D, so transitions have history from day one
+-- (int_customer_lifecycle_snapshots computes those month ends only for a first build).
 
 {{ config(
     materialized='incremental',
@@ -111,6 +112,8 @@ changed_rows as (
 ),
 
 {% else %}
+
+{{- assert_lifecycle_backfill_snapshots(ref('int_customer_lifecycle_snapshots')) }}
 
 sequenced as (
 

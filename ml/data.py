@@ -90,7 +90,35 @@ def _expr(columns: set[str], name: str, default: str | None, cast: str | None = 
     return f"cast({expr} as {cast}) as {name}" if cast else f"{expr} as {name}"
 
 
-def load_transactions(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+# A block of customers: (block, blocks). Scoring reads the warehouse one block at a time so its memory
+# follows the block, not the whole history (ml.pipeline.score_partition).
+Block = tuple[int, int]
+
+
+def in_block(column: str, block: Block | None) -> str:
+    """SQL condition: the row's customer (``column``) is in ``block`` (DuckDB's hash; true without a block)."""
+    if block is None or block[1] == 1:
+        return "true"
+    number, blocks = block
+    if not 0 <= number < blocks:
+        raise ValueError(f"block {number} is outside [0, {blocks})")
+    return f"hash({column}) % {int(blocks)} = {int(number)}"
+
+
+def block_count(con: duckdb.DuckDBPyConnection, rows_per_block: int) -> int:
+    """How many customer blocks keep each block's transactions near ``rows_per_block``."""
+    if not table_columns(con, "marts", "transactions"):
+        raise MissingTransactionsError("marts.transactions is not in the warehouse: run dbt build first")
+    rows = con.execute("select count(*) from marts.transactions").fetchone()[0]
+    return max(1, -(-rows // max(1, rows_per_block)))
+
+
+def last_transaction_day(con: duckdb.DuckDBPyConnection) -> date | None:
+    value = con.execute("select max(ordered_at) from marts.transactions").fetchone()[0]
+    return None if value is None else date.fromordinal(EPOCH.toordinal() + int(np.floor(value.timestamp() / 86400)))
+
+
+def load_transactions(con: duckdb.DuckDBPyConnection, block: Block | None = None) -> pd.DataFrame:
     cols = table_columns(con, "marts", "transactions")
     if not cols:
         raise MissingTransactionsError("marts.transactions is not in the warehouse: run dbt build first")
@@ -111,12 +139,19 @@ def load_transactions(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
         _expr(cols, "points_redeemed", "null", "double"),
     ]
     return con.execute(f"select {', '.join(select)} from marts.transactions "
-                       "where customer_id is not null and ordered_at is not null "
+                       f"where customer_id is not null and ordered_at is not null and {in_block('customer_id', block)} "
                        "order by customer_id, t, order_id").df()
 
 
-def _optional(con: duckdb.DuckDBPyConnection, what: str, needs: dict[str, set[str]], sql: str) -> pd.DataFrame | None:
-    """Run ``sql`` if every (schema.table -> columns) it needs exists; None when absent or empty."""
+def _optional(con: duckdb.DuckDBPyConnection, what: str, needs: dict[str, set[str]], sql: str,
+              block: Block | None = None, block_condition: str | None = None) -> pd.DataFrame | None:
+    """Run ``sql`` if every (schema.table -> columns) it needs exists; None when absent or empty.
+
+    ``sql`` holds ``{block}``: ``block_condition`` (default: its ``customer_id`` is in ``block``) or
+    true without a block. With a block, an empty result stays an empty frame when the source has rows
+    for other blocks: only a source empty for everyone makes the features NaN, as in an unblocked read
+    (a block's customers without rows get counts of 0 then).
+    """
     for table, columns in needs.items():
         schema, name = table.split(".")
         have = table_columns(con, schema, name)
@@ -124,16 +159,22 @@ def _optional(con: duckdb.DuckDBPyConnection, what: str, needs: dict[str, set[st
             log.info("%s not available (%s lacks %s): those features will be NaN", what, table,
                      sorted(columns - have) if have else "the table")
             return None
-    frame = con.execute(sql).df()
+    condition = "true" if block is None else block_condition or in_block("customer_id", block)
+    frame = con.execute(sql.format(block=condition)).df()
     if frame.empty:
+        if block is not None and con.execute(f"select exists ({sql.format(block='true')})").fetchone()[0]:
+            return frame
         log.info("%s: no rows: those features will be NaN", what)
         return None
     return frame
 
 
-def load_inputs(con: duckdb.DuckDBPyConnection, compact: bool = True) -> Inputs:
-    """Read the warehouse (as built by dbt) into ``Inputs``; ``compact=False`` keeps ids and labels as text."""
-    transactions = load_transactions(con)
+def load_inputs(con: duckdb.DuckDBPyConnection, compact: bool = True, block: Block | None = None) -> Inputs:
+    """Read the warehouse (as built by dbt) into ``Inputs``; ``compact=False`` keeps ids and labels as text.
+
+    ``block``: only the customers of that block (``in_block``), each with all of their rows.
+    """
+    transactions = load_transactions(con, block)
     accounts_map = {"intermediate.int_customer_accounts_resolved": {"account_key", "customer_id"}}
     order_categories = _optional(
         con, "item categories",
@@ -142,7 +183,8 @@ def load_inputs(con: duckdb.DuckDBPyConnection, compact: bool = True) -> Inputs:
         "select distinct i.order_id, cast(p.category as varchar) as category "
         "from staging.stg_crm__order_items i join staging.stg_crm__products p using (product_id) "
         # no order by: only joins and distinct counts read it (sorting 3.3M pairs cost 2 CPU s at 100k)
-        "where p.category is not null")
+        "where p.category is not null and {block}", block,
+        f"i.order_id in (select order_id from marts.transactions where {in_block('customer_id', block)})")
     feedback_cols = table_columns(con, "staging", "stg_crm__feedback")
     resolved = _epoch_days("f.resolved_at") if "resolved_at" in feedback_cols else "null"
     updated = _epoch_days("f.updated_at") if "updated_at" in feedback_cols else "null"
@@ -159,7 +201,7 @@ def load_inputs(con: duckdb.DuckDBPyConnection, compact: bool = True) -> Inputs:
         f"{updated} as t_updated, {first_response} as t_first_response, {text} as text, "
         f"{language} as language "
         "from staging.stg_crm__feedback f join intermediate.int_customer_accounts_resolved a using (account_key) "
-        "where f.created_at is not null order by 1, 5, 2")
+        "where f.created_at is not null and {block} order by 1, 5, 2", block, in_block("a.customer_id", block))
     profile_cols = table_columns(con, "staging", "stg_crm__customers")
 
     def col(name: str, cast: str) -> str:
@@ -174,12 +216,13 @@ def load_inputs(con: duckdb.DuckDBPyConnection, compact: bool = True) -> Inputs:
         f"select a.customer_id, {_epoch_days('p.created_at')} as t_created, {updated_p} as t_updated, {birth}, "
         f"{col('gender', 'varchar')}, {col('city_tier', 'double')}, {col('income_band', 'varchar')} "
         "from staging.stg_crm__customers p join intermediate.int_customer_accounts_resolved a using (account_key) "
-        "order by 1, 2")
+        "where {block} order by 1, 2", block, in_block("a.customer_id", block))
     accounts = _optional(
         con, "account first-seen times",
         {"intermediate.int_customer_accounts_resolved": {"customer_id", "first_seen_at"}},
         f"select customer_id, {_epoch_days('first_seen_at')} as t_first_seen "
-        "from intermediate.int_customer_accounts_resolved where first_seen_at is not null order by 1, 2")
+        "from intermediate.int_customer_accounts_resolved where first_seen_at is not null and {block} "
+        "order by 1, 2", block)
     if compact:
         transactions, order_categories = _compact(transactions, order_categories)
     return Inputs(transactions=transactions, order_categories=order_categories, feedback=feedback,

@@ -23,9 +23,17 @@ import numpy as np
 import pandas as pd
 
 from ml import artifacts, churn, clv, store
-from ml.config import CLV_HORIZON_DAYS, MAX_TRAINING_CUSTOMERS, CutoffPlan, churn_after_days, plan_cutoffs, risk_band
-from ml.data import EPOCH, Inputs, customer_sample, load_inputs
-from ml.features import FEATURES, compute_features, future_activity, labelled_frame
+from ml.config import (
+    CLV_HORIZON_DAYS,
+    MAX_TRAINING_CUSTOMERS,
+    SCORING_BLOCK_TRANSACTIONS,
+    CutoffPlan,
+    churn_after_days,
+    plan_cutoffs,
+    risk_band,
+)
+from ml.data import Inputs, block_count, customer_sample, last_transaction_day, load_inputs
+from ml.features import FEATURES, EmptyPopulationError, compute_features, future_activity, labelled_frame
 from ml.partitions import in_partition
 from ml.reasons import group_contributions, top_reasons, typical_values
 
@@ -81,9 +89,9 @@ def clv_decision(candidate_version: str, candidate_mae: float, baseline_mae: flo
                     + (f" and promoted {incumbent_version} ({incumbent_mae:.2f})" if incumbent_mae is not None else ""))
 
 
-def _warn_if_stale(inputs: Inputs, as_of: date) -> None:
-    last = date.fromordinal(EPOCH.toordinal() + int(np.floor(inputs.transactions["t"].max())))
-    if (as_of - last).days > STALE_AFTER_DAYS:
+def _warn_if_stale(last: date | None, as_of: date) -> None:
+    """Warn when the warehouse's last transaction day ``last`` is long before ``as_of``."""
+    if last is not None and (as_of - last).days > STALE_AFTER_DAYS:
         log.warning("the last transaction in the warehouse is on %s, %s days before as_of %s: recent labels "
                     "and features will look like churn", last, (as_of - last).days, as_of)
 
@@ -198,7 +206,7 @@ def train_evaluate_promote(con: duckdb.DuckDBPyConnection, as_of: date, models_d
     models_dir = Path(models_dir)
     churn_days = churn_after_days()
     inputs = load_inputs(con)
-    _warn_if_stale(inputs, as_of)
+    _warn_if_stale(last_transaction_day(con), as_of)
     plan = plan_cutoffs(as_of, churn_days, inputs.data_start)
     log.info("cutoffs: %s", plan.as_dict())
     train = labelled_frame(customer_sample(inputs, MAX_TRAINING_CUSTOMERS), plan.training_cutoffs, churn_days)
@@ -305,13 +313,17 @@ def prepare_scoring(con: duckdb.DuckDBPyConnection, as_of: date, models_dir: Pat
 
 
 def score_partition(con: duckdb.DuckDBPyConnection, as_of: date, models_dir: Path, partition: int = 0,
-                    partitions: int = 1) -> tuple[pd.DataFrame, pd.DataFrame]:
+                    partitions: int = 1,
+                    block_transactions: int = SCORING_BLOCK_TRANSACTIONS) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(churn score rows, CLV rows) for the customers of one hash partition; reads only (no writes).
 
-    Features are computed for the whole population because the reasons compare each customer with the
-    population's typical values (ml.reasons): a partition's rows are then identical to the same customers'
-    rows of a single-partition run. The per-customer work (predictions, reason ablations, CLV) is what
-    the partitions share out.
+    The warehouse is read in blocks of customers (about ``block_transactions`` transactions each), so
+    memory follows a block, not the whole history: each block's features and CLV rows are computed
+    from that block's rows alone (every feature reads only the customer's own rows). Features are
+    kept for the whole population because the reasons compare each customer with the population's
+    typical values (ml.reasons): the rows are identical to a single-block run's, and a partition's
+    rows to the same customers' rows of a single-partition run. The per-customer work (predictions,
+    reason ablations, CLV) is what the partitions share out.
     """
     as_of = _as_day(as_of)
     models_dir = Path(models_dir)
@@ -322,16 +334,32 @@ def score_partition(con: duckdb.DuckDBPyConnection, as_of: date, models_dir: Pat
                                    "prepare_scoring first")
     churn_version, clv_version = pointer["churn"]["version"], pointer["clv"]["version"]
     model, _ = artifacts.load_churn(models_dir, churn_version)
-    inputs = load_inputs(con)
-    _warn_if_stale(inputs, as_of)
+    params = clv.ClvParams(**artifacts.load_clv(models_dir, clv_version)["params"])
+    _warn_if_stale(last_transaction_day(con), as_of)
     cutoff = as_of + timedelta(days=1)  # the end of the as-of day: all of its events count
-    features = compute_features(inputs, cutoff, churn_after_days())
+    churn_days = churn_after_days()
+    blocks = block_count(con, block_transactions)
+    feature_blocks, prediction_blocks = [], []
+    for number in range(blocks):
+        inputs = load_inputs(con, block=(number, blocks))
+        try:
+            features = compute_features(inputs, cutoff, churn_days)
+        except EmptyPopulationError:
+            continue  # nobody of this block is in the population; other blocks may have people
+        feature_blocks.append(features)
+        mine = features.index[in_partition(features.index, partition, partitions)]
+        prediction_blocks.append(clv_predictions(params, inputs, cutoff, mine, as_of, clv_version))
+        del inputs
+    if not feature_blocks:
+        raise EmptyPopulationError(f"no customer has a completed sale in the {churn_days} days before {cutoff}: "
+                                   "nothing to score")
+    features = pd.concat(feature_blocks).sort_index()
     typical = typical_values(features)
     mine = features[in_partition(features.index, partition, partitions)]
     scores = churn_scores(model, mine, as_of, churn_version, typical)
-    params = clv.ClvParams(**artifacts.load_clv(models_dir, clv_version)["params"])
-    predictions = clv_predictions(params, inputs, cutoff, mine.index, as_of, clv_version)
-    log.info("partition %s/%s: %s of %s customers", partition, partitions, len(mine), len(features))
+    predictions = pd.concat(prediction_blocks).sort_values("customer_id", kind="mergesort", ignore_index=True)
+    log.info("partition %s/%s: %s of %s customers, read in %s block(s)", partition, partitions, len(mine),
+             len(features), blocks)
     return scores, predictions
 
 

@@ -28,9 +28,9 @@ from loyalist.ingest import ingest_landing
 from loyalist.warehouse import connect
 from ml import artifacts, churn
 from ml.config import churn_after_days, plan_cutoffs, required_history_days, risk_band
-from ml.data import days, load_inputs
-from ml.features import compute_features
-from ml.pipeline import score, train_evaluate_promote
+from ml.data import block_count, days, load_inputs
+from ml.features import EmptyPopulationError, compute_features
+from ml.pipeline import score, score_partition, train_evaluate_promote
 from ml.reasons import SEPARATOR
 
 AS_OF = date(2025, 12, 31)
@@ -74,7 +74,7 @@ def full(landing, tmp_path_factory) -> dict:
     root = tmp_path_factory.mktemp("ml_full")
     path = _build_warehouse(landing, root / "warehouse.duckdb")
     models = root / "models"
-    out: dict = {"models": models}
+    out: dict = {"models": models, "path": path}
     with connect(get_settings(), path) as con:
         out["earlier"] = train_evaluate_promote(con, AS_OF - timedelta(days=28), models)
         out["summary"] = train_evaluate_promote(con, AS_OF, models)
@@ -166,6 +166,45 @@ def test_churn_predictions_in_blocks_equal_one_call(full):
     whole = churn.predict(model, features, block_rows=len(features))
     np.testing.assert_array_equal(churn.predict(model, features, block_rows=97), whole)
     np.testing.assert_array_equal(churn.predict(model, features), whole)
+
+
+def test_scoring_in_customer_blocks_equals_one_block(full):
+    """Scores, reasons and CLV rows read block by block are those of one read, partitions included."""
+    with connect(get_settings(), full["path"], read_only=True) as con:
+        rows = con.execute("select count(*) from marts.transactions").fetchone()[0]
+        assert block_count(con, rows // 5) == 6
+        whole = score_partition(con, AS_OF, full["models"], block_transactions=rows)
+        blocked = score_partition(con, AS_OF, full["models"], block_transactions=rows // 5)
+        third = score_partition(con, AS_OF, full["models"], 1, 3, block_transactions=rows // 5)
+    assert len(whole[0]) == len(full["scores"])
+    for one, many, part in zip(whole, blocked, third, strict=True):
+        pd.testing.assert_frame_equal(many, one, check_exact=True)
+        mine = one[one["customer_id"].isin(part["customer_id"])].reset_index(drop=True)
+        assert 0 < len(part) < len(one)
+        pd.testing.assert_frame_equal(part.reset_index(drop=True), mine, check_exact=True)
+
+
+def test_a_block_without_feedback_has_zero_counts_not_missing_ones(full):
+    """A block whose customers left no feedback reads an empty frame, not 'no feedback source' (NaN)."""
+    cutoff = AS_OF + timedelta(days=1)
+    whole = compute_features(full["inputs"], cutoff, churn_after_days())
+    blocks = len(whole) // 2
+    checked = 0
+    with connect(get_settings(), full["path"], read_only=True) as con:
+        for b in range(blocks):
+            inputs = load_inputs(con, block=(b, blocks))
+            if inputs.feedback is None or not inputs.feedback.empty:
+                continue
+            try:
+                features = compute_features(inputs, cutoff, churn_after_days())
+            except EmptyPopulationError:
+                continue  # nobody of this block bought recently
+            assert (features["complaints_365"] == 0).all() and (features["negative_cost_365"] == 0).all()
+            pd.testing.assert_frame_equal(features, whole.loc[features.index], check_exact=True)
+            checked += 1
+            if checked == 3:
+                break
+    assert checked == 3
 
 
 def test_clv_predictions(full):

@@ -123,6 +123,8 @@ def markdown(results: list[dict]) -> str:
     lines += _stage_table(results, "stage_s", "Stage wall seconds", 1)
     lines += _stage_table(results, "stage_cpu_s", "Stage CPU seconds", 1)
     lines += _stage_table(results, "stage_rss_mb", "Stage peak RSS MB of the process tree", 0)
+    lines += _stage_table(results, "stage_runner_rss_mb", "Stage peak RSS MB of the step runner alone "
+                          "(the tree minus dbt's process; one process runs every step)", 0)
     machines = [r["machine"] for r in results if r.get("machine")]
     if machines:
         m = machines[-1]

@@ -1,10 +1,9 @@
-"""The lifecycle snapshots compute the backfill month ends only when the history is built from scratch.
+"""The daily lifecycle snapshot computes one day; only the history's first build computes the backfill.
 
 Through ingestion and the real dbt build on the tiny landing zone: the first build backfills the
-history from 13 snapshot days; the next day's build computes the as-of day alone and the history
-keeps every earlier row; a full refresh of the history without its snapshots is refused with a clear
-error instead of a history without its backfill, and a full refresh of both rebuilds the first
-build's history.
+history at 12 month ends plus the day while the snapshot model holds the day alone; the next day's
+build keeps every earlier history row; a rerun of that day gives the same tables; a full refresh of
+the history alone rebuilds its backfill.
 """
 
 from __future__ import annotations
@@ -20,7 +19,9 @@ from loyalist.pipeline import dbt_build, dbt_command, dbt_env, ingest_interval
 from loyalist.warehouse import connect
 
 DAY1, DAY2 = date(2025, 3, 30), date(2025, 3, 31)  # the tiny landing zone's last two days
+FIRST_MONTH_END = date(2024, 3, 31)  # the 12th month end before either day
 HISTORY = "select * from marts.customer_lifecycle_history order by customer_id, valid_from"
+SNAPSHOTS = "select * from intermediate.int_customer_lifecycle_snapshots order by customer_id"
 
 
 @pytest.fixture(scope="module")
@@ -30,53 +31,46 @@ def warehouse(tiny_landing_master, tmp_path_factory):
                    warehouse_path=root / "warehouse" / "loyalist.duckdb", duckdb_memory_limit="1GB")
 
 
-def _snapshot_days(settings) -> list[date]:
-    with connect(settings, read_only=True) as con:
-        return [r[0] for r in con.execute("select distinct snapshot_date from "
-                                          "intermediate.int_customer_lifecycle_snapshots order by 1").fetchall()]
-
-
 def _rows(settings, sql: str) -> list[tuple]:
     with connect(settings, read_only=True) as con:
         return con.execute(sql).fetchall()
 
 
-def _dbt(settings, as_of: date, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(dbt_command(settings, *args), env=dbt_env(settings, as_of), capture_output=True, text=True)
+def _snapshot_days(settings) -> list[date]:
+    return [r[0] for r in _rows(settings, "select distinct snapshot_date "
+                                          "from intermediate.int_customer_lifecycle_snapshots order by 1")]
 
 
-def test_backfill_days_only_on_a_first_build(warehouse):
+def _current(history: list[tuple]) -> set[tuple]:
+    return {(r[0], r[1]) for r in history if r[4]}
+
+
+def test_backfill_only_in_the_history_first_build(warehouse):
     for day in (DAY1, DAY2):
         start = datetime.combine(day, datetime.min.time(), UTC)
         ingest_interval(warehouse, start, start + timedelta(days=1), f"lifecycle-{day}")
 
     dbt_build(warehouse, DAY1)
-    first_days = _snapshot_days(warehouse)
-    assert len(first_days) == 13 and first_days[-1] == DAY1 and first_days[0] == date(2024, 3, 31)
+    assert _snapshot_days(warehouse) == [DAY1]
     first_history = _rows(warehouse, HISTORY)
-    assert min(r[2] for r in first_history) == date(2024, 3, 31)
+    assert min(r[2] for r in first_history) == FIRST_MONTH_END
+    assert len({r[2] for r in first_history}) > 2  # periods start at several backfill month ends
+    assert _current(first_history) == {(r[0], r[-1]) for r in _rows(warehouse, SNAPSHOTS)}
 
     dbt_build(warehouse, DAY2)
     assert _snapshot_days(warehouse) == [DAY2]
-    history = _rows(warehouse, HISTORY)
+    history, snapshots = _rows(warehouse, HISTORY), _rows(warehouse, SNAPSHOTS)
     # rows started before DAY2 keep their start and stage (only the end of a changed one moves to DAY2)
-    started_before = [(r[0], r[1], r[2]) for r in history if r[2] < DAY2]
-    assert started_before == [(r[0], r[1], r[2]) for r in first_history]
-    current = {(r[0], r[1]) for r in history if r[4]}
-    assert current == set(_rows(warehouse, "select customer_id, lifecycle_stage "
-                                           "from intermediate.int_customer_lifecycle_snapshots"))
+    assert [r[:3] for r in history if r[2] < DAY2] == [r[:3] for r in first_history]
+    assert _current(history) == {(r[0], r[-1]) for r in snapshots}
 
-    refused = _dbt(warehouse, DAY2, "build", "--full-refresh", "-s", "customer_lifecycle_history",
-                   "--exclude-resource-type", "unit_test")
-    assert refused.returncode != 0
-    assert "holds 1 of the 13 snapshot days" in refused.stdout, refused.stdout[-3000:]
-    assert _rows(warehouse, HISTORY) == history  # the refused build changed nothing
+    dbt_build(warehouse, DAY2)  # a rerun of the day: the same tables
+    assert _rows(warehouse, HISTORY) == history and _rows(warehouse, SNAPSHOTS) == snapshots
 
-    rebuilt = _dbt(warehouse, DAY2, "build", "--full-refresh", "-s",
-                   "int_customer_lifecycle_snapshots customer_lifecycle_history",
-                   "--exclude-resource-type", "unit_test")
+    rebuilt = subprocess.run(dbt_command(warehouse, "build", "--full-refresh", "-s", "customer_lifecycle_history",
+                                         "--exclude-resource-type", "unit_test"),
+                             env=dbt_env(warehouse, DAY2), capture_output=True, text=True)
     assert rebuilt.returncode == 0, rebuilt.stdout[-3000:]
-    assert len(_snapshot_days(warehouse)) == 13
     rebuilt_history = _rows(warehouse, HISTORY)
-    assert min(r[2] for r in rebuilt_history) == date(2024, 3, 31)  # same month ends as DAY1's
-    assert {(r[0], r[1]) for r in rebuilt_history if r[4]} == current
+    assert min(r[2] for r in rebuilt_history) == FIRST_MONTH_END  # same month ends as DAY1's
+    assert _current(rebuilt_history) == _current(history)

@@ -1,15 +1,10 @@
 {#-
-    The days a customer's lifecycle stage is computed for: the as-of date, and before it the month
-    ends of the `lifecycle_backfill_months` months before it (for the first build of
-    customer_lifecycle_history). Returned oldest first as 'YYYY-MM-DD' strings. When this invocation
-    builds the history incrementally (it exists, no --full-refresh), only the as-of date.
+    The days the first build of customer_lifecycle_history computes the stage for: the month ends of
+    the `lifecycle_backfill_months` months before the as-of date, and the as-of date. Returned oldest
+    first as 'YYYY-MM-DD' strings.
 -#}
 {% macro lifecycle_snapshot_dates() -%}
     {%- set as_of = modules.datetime.date.fromisoformat(as_of_date()) -%}
-    {%- if lifecycle_history_builds_incrementally() -%}
-        {#- the history reads only the as-of day then: 12 more days per run cost ~10x the snapshot's time -#}
-        {{ return([as_of.isoformat()]) }}
-    {%- endif -%}
     {%- set one_day = modules.datetime.timedelta(days=1) -%}
     {%- set dates = [] -%}
     {%- set state = {'first_of_month': as_of.replace(day=1)} -%}
@@ -30,34 +25,175 @@
 
 
 {#-
-    Will customer_lifecycle_history build incrementally in this invocation: does it exist, without
-    --full-refresh? (A model cannot ref() its own child, so the relation is looked up in the graph.)
+    The lifecycle stage of every customer on each of ``snapshot_dates`` ('YYYY-MM-DD' strings): a
+    select of (customer_id, snapshot_date, first_order_date, last_order_date, days_since_first_order,
+    days_since_last_order, orders_in_loyal_window, last_comeback_date, lifecycle_stage). The one
+    place of the stage rules: int_customer_lifecycle_snapshots runs it for the as-of date, the first
+    build of customer_lifecycle_history for its backfill month ends and the as-of date. Rules and
+    their order: the header of int_customer_lifecycle_snapshots.sql.
 -#}
-{% macro lifecycle_history_builds_incrementally() -%}
-    {%- if not execute or flags.FULL_REFRESH -%}
-        {{ return(false) }}
-    {%- endif -%}
-    {%- set node = graph.nodes['model.loyalist.customer_lifecycle_history'] -%}
-    {%- set relation = adapter.get_relation(node.database, node.schema, node.alias) -%}
-    {{ return(relation is not none) }}
-{%- endmacro %}
+{% macro lifecycle_stages(snapshot_dates) -%}
+    with
 
+    accounts as (
 
-{#-
-    First build of customer_lifecycle_history: fail unless the snapshots hold every backfill day. They
-    hold only the as-of day when they were built while the history existed, e.g. before
-    `dbt build --full-refresh -s customer_lifecycle_history` alone.
--#}
-{% macro assert_lifecycle_backfill_snapshots(snapshots) -%}
-    {%- if execute -%}
-        {%- set expected = lifecycle_snapshot_dates() -%}
-        {%- set found = run_query('select count(distinct snapshot_date) from ' ~ snapshots
-            ~ " where snapshot_date >= cast('" ~ expected[0] ~ "' as date)").columns[0].values()[0] -%}
-        {%- if found < expected | length -%}
-            {{ exceptions.raise_compiler_error(
-                'int_customer_lifecycle_snapshots holds ' ~ found ~ ' of the ' ~ (expected | length)
-                ~ ' snapshot days the first build of customer_lifecycle_history backfills: rebuild both, '
-                ~ 'e.g. dbt build --full-refresh -s int_customer_lifecycle_snapshots+') }}
-        {%- endif -%}
-    {%- endif -%}
+        select * from {{ ref('int_customer_accounts_resolved') }}
+
+    ),
+
+    transactions as (
+
+        select * from {{ ref('transactions') }}
+
+    ),
+
+    snapshot_dates as (
+
+        {% for snapshot_date in snapshot_dates -%}
+        select cast('{{ snapshot_date }}' as date) as snapshot_date
+        {% if not loop.last %}union all
+        {% endif -%}
+        {%- endfor %}
+
+    ),
+
+    sales as (
+
+        select
+            customer_id,
+            order_id,
+            ordered_at,
+            order_date
+        from transactions
+        where transaction_type = 'sale' and status = 'completed'
+
+    ),
+
+    sales_with_gaps as (
+
+        select
+            *,
+            lag(order_date) over (partition by customer_id order by ordered_at, order_id) as previous_order_date
+        from sales
+
+    ),
+
+    returns_flagged as (
+
+        select
+            customer_id,
+            order_date,
+            -- a comeback: the previous sale is further back than the churn threshold
+            coalesce(
+                {{ days_between('previous_order_date', 'order_date') }} > {{ var('churn_after_days') }},
+                false
+            ) as is_comeback
+        from sales_with_gaps
+
+    ),
+
+    customer_starts as (
+
+        select
+            accounts.customer_id,
+            min({{ utc_date('accounts.first_seen_at') }}) as first_seen_date
+        from accounts
+        group by accounts.customer_id
+
+    ),
+
+    first_sales as (
+
+        select
+            customer_id,
+            min(order_date) as first_order_date
+        from sales
+        group by customer_id
+
+    ),
+
+    customer_days as (
+
+        select
+            customer_starts.customer_id,
+            snapshot_dates.snapshot_date
+        from customer_starts
+        left join first_sales
+            on customer_starts.customer_id = first_sales.customer_id
+        cross join snapshot_dates
+        where customer_starts.first_seen_date <= snapshot_dates.snapshot_date
+            or first_sales.first_order_date <= snapshot_dates.snapshot_date
+            -- on the as-of date every customer has a stage, even with inconsistent source timestamps
+            or snapshot_dates.snapshot_date = cast('{{ as_of_date() }}' as date)
+
+    ),
+
+    sales_as_of as (
+
+        select
+            customer_days.customer_id,
+            customer_days.snapshot_date,
+            min(returns_flagged.order_date) as first_order_date,
+            max(returns_flagged.order_date) as last_order_date,
+            sum(
+                case
+                    when returns_flagged.order_date
+                        >= {{ add_days('customer_days.snapshot_date', 1 - var('lifecycle_loyal_window_days') | int) }}
+                        then 1
+                    else 0
+                end
+            ) as orders_in_loyal_window,
+            max(case when returns_flagged.is_comeback then returns_flagged.order_date end) as last_comeback_date
+        from customer_days
+        inner join returns_flagged
+            on customer_days.customer_id = returns_flagged.customer_id
+            and returns_flagged.order_date <= customer_days.snapshot_date
+        group by customer_days.customer_id, customer_days.snapshot_date
+
+    ),
+
+    measured as (
+
+        select
+            customer_days.customer_id,
+            customer_days.snapshot_date,
+            sales_as_of.first_order_date,
+            sales_as_of.last_order_date,
+            {{ days_between('sales_as_of.first_order_date', 'customer_days.snapshot_date') }} as days_since_first_order,
+            {{ days_between('sales_as_of.last_order_date', 'customer_days.snapshot_date') }} as days_since_last_order,
+            coalesce(sales_as_of.orders_in_loyal_window, 0) as orders_in_loyal_window,
+            sales_as_of.last_comeback_date,
+            {{ days_between('sales_as_of.last_comeback_date', 'customer_days.snapshot_date') }} as days_since_comeback
+        from customer_days
+        left join sales_as_of
+            on customer_days.customer_id = sales_as_of.customer_id
+            and customer_days.snapshot_date = sales_as_of.snapshot_date
+
+    ),
+
+    final as (
+
+        select
+            customer_id,
+            snapshot_date,
+            first_order_date,
+            last_order_date,
+            days_since_first_order,
+            days_since_last_order,
+            orders_in_loyal_window,
+            last_comeback_date,
+            case
+                when last_order_date is null then 'prospect'
+                when days_since_last_order > {{ var('churn_after_days') }} then 'churned'
+                when days_since_last_order > {{ var('lifecycle_active_within_days') }} then 'at_risk'
+                when days_since_comeback <= {{ var('lifecycle_reactivated_within_days') }} then 'reactivated'
+                when days_since_first_order <= {{ var('lifecycle_new_within_days') }} then 'new'
+                when orders_in_loyal_window >= {{ var('lifecycle_loyal_min_orders') }} then 'loyal'
+                else 'active'
+            end as lifecycle_stage
+        from measured
+
+    )
+
+    select * from final
 {%- endmacro %}

@@ -14,8 +14,9 @@
 -- Rows that started before D are never rewritten except for their valid_to / is_current, so "which
 -- stage was X in on day Y" (valid_from <= Y < coalesce(valid_to, ...)) keeps the answer of the run for Y.
 -- The first build (empty warehouse, or --full-refresh) backfills the stage at the month ends of the
--- lifecycle_backfill_months months before D, plus D, so transitions have history from day one
--- (int_customer_lifecycle_snapshots computes those month ends only for a first build).
+-- lifecycle_backfill_months months before D, plus D, so transitions have history from day one; it
+-- computes those stages itself (macro lifecycle_stages, the rules of int_customer_lifecycle_snapshots),
+-- so the daily snapshot model computes only D.
 
 {{ config(
     materialized='incremental',
@@ -27,19 +28,18 @@
 ) }}
 
 {%- set as_of = "cast('" ~ as_of_date() ~ "' as date)" %}
+-- depends_on: {{ ref('int_customer_lifecycle_snapshots') }}
 
 with
+
+{% if is_incremental() %}
 
 snapshots as (
 
     select * from {{ ref('int_customer_lifecycle_snapshots') }}
-    {% if is_incremental() -%}
     where snapshot_date = {{ as_of }}
-    {%- endif %}
 
 ),
-
-{% if is_incremental() %}
 
 history as (
 
@@ -113,7 +113,12 @@ changed_rows as (
 
 {% else %}
 
-{{- assert_lifecycle_backfill_snapshots(ref('int_customer_lifecycle_snapshots')) }}
+snapshots as (
+
+    -- the stage at each backfill month end and on D, by the rules of int_customer_lifecycle_snapshots
+    {{ lifecycle_stages(lifecycle_snapshot_dates()) | indent(4) }}
+
+),
 
 sequenced as (
 

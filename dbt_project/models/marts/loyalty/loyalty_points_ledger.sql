@@ -94,6 +94,20 @@ completed as (
             over (partition by coalesce(original_order_id, order_id)) as sale_account_key
     from transactions
     where status = 'completed'
+    {%- if is_incremental() %}
+        -- only the orders this run can write events for (new_order_events below), each with its whole
+        -- order group (a refund sees its sale, whenever that was): the windows above then cover the
+        -- recomputed days, not the whole history
+        and coalesce(original_order_id, order_id) in (
+            select coalesce(original_order_id, order_id)
+            from transactions
+            where status = 'completed'
+                and (
+                    order_date >= cast('{{ recompute_from }}' as date)
+                    or customer_id not in (select customer_id from carried_in)
+                )
+        )
+    {%- endif %}
 
 ),
 

@@ -339,20 +339,20 @@ def score_partition(con: duckdb.DuckDBPyConnection, as_of: date, models_dir: Pat
     cutoff = as_of + timedelta(days=1)  # the end of the as-of day: all of its events count
     churn_days = churn_after_days()
     blocks = block_count(con, block_transactions)
-    feature_blocks, prediction_blocks = [], []
+    feature_blocks, prediction_blocks, empty = [], [], None
     for number in range(blocks):
         inputs = load_inputs(con, block=(number, blocks))
         try:
             features = compute_features(inputs, cutoff, churn_days)
-        except EmptyPopulationError:
-            continue  # nobody of this block is in the population; other blocks may have people
+        except EmptyPopulationError as exc:
+            empty = exc  # nobody of this block is in the population; other blocks may have people
+            continue
         feature_blocks.append(features)
         mine = features.index[in_partition(features.index, partition, partitions)]
         prediction_blocks.append(clv_predictions(params, inputs, cutoff, mine, as_of, clv_version))
         del inputs
     if not feature_blocks:
-        raise EmptyPopulationError(f"no customer has a completed sale in the {churn_days} days before {cutoff}: "
-                                   "nothing to score")
+        raise empty
     features = pd.concat(feature_blocks).sort_index()
     typical = typical_values(features)
     mine = features[in_partition(features.index, partition, partitions)]

@@ -229,9 +229,9 @@ def pipeline_marts(con, data_dir: Path, as_of: date) -> dict:
 
     First the path to the marts' input (``PATH_MODELS``: staging dedupe + as-of filter of raw orders
     and lines, the ``transactions`` fact), then the marts step (``MART_MODELS``: the RFM model and the
-    lifecycle snapshots, with the month ends a first history build backfills when the last run was
-    one), each re-materialized from the SQL dbt compiled for the last run (same as-of date). Identity
-    resolution is an input of both sides and not timed; neither are dbt's start-up, parse and tests.
+    lifecycle snapshot of the as-of day), each re-materialized from the SQL dbt compiled for the last
+    run (same as-of date). Identity resolution is an input of both sides and not timed; neither are
+    dbt's start-up, parse and tests.
     """
     path_seconds, path_cpu = _rebuild(con, data_dir, PATH_MODELS)
     seconds, cpu = _rebuild(con, data_dir, MART_MODELS)

@@ -31,18 +31,6 @@ previous_rows as (
 ),
 {% endif %}
 
-model_recommendations as (
-
-    {{ recs_customer_recommendations(cutoff, ref('int_customer_profiles')) }}
-
-),
-
-popularity_recommendations as (
-
-    {{ recs_popularity_recommendations(cutoff, ref('int_customer_profiles')) }}
-
-),
-
 -- Customers with a purchase both before the cutoff (something to personalise from) and after it
 -- (something to hit); cold-start customers get the same popularity list from both methods.
 history_customers as (
@@ -65,6 +53,33 @@ evaluated_customers as (
     from later_purchases
     inner join history_customers
         on later_purchases.customer_id = history_customers.customer_id
+
+),
+
+-- Only the evaluated customers need recommendations (a customer's list depends on their own history
+-- and on the rules and popularity of everyone's baskets, which the macros compute in full), so the
+-- lists are made for these instead of every customer: at 1M customers, recommending for everyone
+-- twice in this one query ran out of memory at 4GB. The inner join keeps what the mart would do for
+-- an evaluated customer without a profile (no list, a miss); transactions' relationships test to
+-- customers says there is none.
+recommended_customers as (
+
+    select evaluated_customers.customer_id
+    from evaluated_customers
+    inner join {{ ref('int_customer_profiles') }} as profiles
+        on evaluated_customers.customer_id = profiles.customer_id
+
+),
+
+model_recommendations as (
+
+    {{ recs_customer_recommendations(cutoff, 'recommended_customers') }}
+
+),
+
+popularity_recommendations as (
+
+    {{ recs_popularity_recommendations(cutoff, 'recommended_customers') }}
 
 ),
 

@@ -71,6 +71,23 @@ def test_rerun_of_the_same_interval_does_not_duplicate(settings):
     assert _count(settings, "select count(*) from raw.orders") == before
 
 
+def test_manifest_holds_each_file_once_with_its_latest_load(settings):
+    with connect(settings) as con:
+        threads = con.execute("select current_setting('threads')").fetchone()[0]
+        first = ingest_landing(con, settings.landing_dir, END, NEXT, "b1", LIMIT)
+        again = ingest_landing(con, settings.landing_dir, END, NEXT, "b2", LIMIT)
+        rows = con.execute("select source_file, batch_id, rows_read, rows_loaded, rows_quarantined "
+                           "from raw._load_manifest").fetchall()
+        # the scan runs on one thread; the connection's setting is restored afterwards
+        assert con.execute("select current_setting('threads')").fetchone()[0] == threads
+    manifest = {r[0]: r[1:] for r in rows}
+    assert len(manifest) == len(rows) == len(first)
+    reloaded = {r.source_file for r in again}
+    for r in first:
+        batch = "b2" if r.source_file in reloaded else "b1"
+        assert manifest[r.source_file] == (batch, r.rows_read, r.rows_loaded, r.rows_quarantined)
+
+
 def test_late_file_for_an_earlier_day_is_picked_up(settings, landing):
     _ingest(settings)
     late = _write(landing / "orders" / "dt=2025-02-10" / "late_pos_upload.csv",

@@ -28,6 +28,7 @@ from pathlib import Path
 import duckdb
 
 from loyalist.contracts import ENTITIES, Entity
+from loyalist.warehouse import insert_rows
 
 log = logging.getLogger(__name__)
 
@@ -378,25 +379,6 @@ MANIFEST_COLUMNS = ["entity", "source_file", "partition_date", "file_sha256", "f
                     "batch_id", "rows_read", "rows_loaded", "rows_quarantined", "extra_columns", "rows_suppressed"]
 
 
-def _insert_rows(con: duckdb.DuckDBPyConnection, table: str, columns: list[str], rows: list[list],
-                 **computed: str) -> None:
-    """Insert ``rows`` (values in ``columns`` order) in one statement, plus ``computed`` columns (SQL).
-
-    Not ``executemany``: that runs one statement per row, about 10 ms each into the indexed manifest,
-    which made the manifest a third of a year's first load (thousands of files).
-    """
-    import pyarrow as pa
-
-    values = pa.table({c: [row[i] for row in rows] for i, c in enumerate(columns)})
-    con.register("_rows_to_insert", values)
-    try:
-        targets = ", ".join([*columns, *computed])
-        sources = ", ".join([*columns, *computed.values()])
-        con.execute(f"insert into {table} ({targets}) select {sources} from _rows_to_insert")
-    finally:
-        con.unregister("_rows_to_insert")
-
-
 def load_files(con: duckdb.DuckDBPyConnection, entity_name: str, files: list[LandingFile], batch_id: str,
                max_event_time: datetime, suppression=None) -> list[LoadResult]:
     """Load landing files of one entity, replacing earlier loads of the same files, in one transaction."""
@@ -414,7 +396,7 @@ def load_files(con: duckdb.DuckDBPyConnection, entity_name: str, files: list[Lan
     # Erased people (loyalist.audiences.privacy.Suppression) are dropped before anything is stored.
     suppressed = suppression.drop_from_typed(con, entity.name, entity.column_names) if suppression else {}
     con.execute("create or replace temp table _files (_source_file varchar, _partition_date date)")
-    _insert_rows(con, "_files", ["_source_file", "_partition_date"], [[str(f.path), f.partition_date] for f in files])
+    insert_rows(con, "_files", ["_source_file", "_partition_date"], [[str(f.path), f.partition_date] for f in files])
 
     cols = ", ".join(_q(c) for c in entity.column_names)
     originals = ", ".join(f"{_q(c)} := l.{_q(c)}" for c in entity.column_names)  # the text as it arrived
@@ -464,7 +446,7 @@ def load_files(con: duckdb.DuckDBPyConnection, entity_name: str, files: list[Lan
             results.append(LoadResult(entity.name, source_file, day, read, loaded, quarantined,
                                       extras[source_file], dropped))
         con.execute("delete from raw._load_manifest where source_file in (select _source_file from _files)")
-        _insert_rows(con, "raw._load_manifest", MANIFEST_COLUMNS, manifest, loaded_at="now()")
+        insert_rows(con, "raw._load_manifest", MANIFEST_COLUMNS, manifest, loaded_at="now()")
         con.execute("commit")
     except Exception:
         con.execute("rollback")

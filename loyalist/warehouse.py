@@ -19,3 +19,23 @@ def connect(settings: Settings, path: Path | None = None, read_only: bool = Fals
     con.execute(f"set memory_limit = '{settings.duckdb_memory_limit}'")
     con.execute(f"set threads = {int(settings.duckdb_threads)}")
     return con
+
+
+def insert_rows(con: duckdb.DuckDBPyConnection, table: str, columns: list[str], rows: list[list] | list[tuple],
+                **computed: str) -> None:
+    """Insert ``rows`` (values in ``columns`` order) in one statement, plus ``computed`` columns (SQL).
+
+    Not ``executemany``: that runs one statement per row (about 10 ms each into the indexed load
+    manifest, which made it a third of a year's first load; an audience of a million members would
+    take hours).
+    """
+    import pyarrow as pa
+
+    values = pa.table({c: [row[i] for row in rows] for i, c in enumerate(columns)})
+    con.register("_rows_to_insert", values)
+    try:
+        targets = ", ".join([*columns, *computed])
+        sources = ", ".join([*columns, *computed.values()])
+        con.execute(f"insert into {table} ({targets}) select {sources} from _rows_to_insert")
+    finally:
+        con.unregister("_rows_to_insert")

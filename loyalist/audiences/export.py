@@ -29,7 +29,7 @@ from loyalist.audiences.definitions import (
 from loyalist.audiences.normalize import sha256_hex
 from loyalist.audiences.query import build_query
 from loyalist.config import Settings
-from loyalist.warehouse import connect
+from loyalist.warehouse import connect, insert_rows
 
 log = logging.getLogger(__name__)
 
@@ -187,8 +187,8 @@ def export_audience(settings: Settings, name: str, fmt: str, as_of: date | str |
                      result.row_count, result.file_path, result.file_sha256, previous_id, result.adds,
                      result.removes, result.suppressed, triggered_by, now])
         if written:
-            con.executemany("insert into audience_export_members values (?, ?)",
-                            [(export_id, cid) for cid in sorted(current)])
+            insert_rows(con, "audience_export_members", ["export_id", "customer_id"],
+                        [(export_id, cid) for cid in sorted(current)])
         con.execute("commit")
     Path(result.manifest_path).write_text(json.dumps(asdict(result), indent=2) + "\n", encoding="utf-8")
     log.info("exported %s as %s: %s rows (+%s / -%s) to %s", name, fmt, result.row_count, result.adds,

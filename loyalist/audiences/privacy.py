@@ -26,6 +26,7 @@ import duckdb
 
 from loyalist.audiences.normalize import normalize_email, phone_e164, sha256_hex
 from loyalist.config import Settings
+from loyalist.warehouse import insert_rows
 
 KEY_KINDS = ("customer", "account", "email", "phone", "order")
 ALL_CHANNELS = "all"
@@ -181,8 +182,8 @@ class Suppression:
         if not self:
             return {}
         con.execute("create or replace temp table _suppressed (key_kind varchar, key_sha256 varchar)")
-        con.executemany("insert into _suppressed values (?, ?)",
-                        [(k, h) for k, hs in self.hashes.items() for h in hs])
+        insert_rows(con, "_suppressed", ["key_kind", "key_sha256"],
+                    [(k, h) for k, hs in self.hashes.items() for h in hs])
         conds = []
         if {"source_system", "source_customer_id"} <= set(columns):
             conds.append("sha256(source_system || ':' || source_customer_id) in "

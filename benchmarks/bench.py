@@ -167,6 +167,14 @@ def dbt_timings(data_dir: Path) -> dict:
             "slowest_models": dict(sorted(nodes.items(), key=lambda kv: -kv[1])[:8])}
 
 
+def run_totals(stage_s: dict[str, float], stage_cpu_s: dict[str, float],
+               stage_rss_mb: dict[str, float]) -> tuple[float, float, float]:
+    """A run's wall and CPU seconds and peak RSS: its steps without start-up and the weekly training."""
+    counted = [k for k in stage_s if k not in NOT_IN_RUN and k != "startup"]
+    return (round(sum(stage_s[k] for k in counted), 3), round(sum(stage_cpu_s.get(k, 0.0) for k in counted), 3),
+            round(max(v for k, v in stage_rss_mb.items() if k not in NOT_IN_RUN), 1))
+
+
 def run_day(data_dir: Path, env: dict[str, str], day: date, stages: tuple[str, ...], tag: str) -> dict:
     run_id = f"bench__{tag}__{day.isoformat()}"
     cmd = [PY, "-m", "benchmarks.stages", "--day", day.isoformat(), "--stages", ",".join(stages),
@@ -184,11 +192,9 @@ def run_day(data_dir: Path, env: dict[str, str], day: date, stages: tuple[str, .
     if dbt:
         # dbt's fixed cost: interpreter start, imports, project parse, adapter connect.
         dbt["startup_s"] = round(stage_s["dbt_build"] - dbt["elapsed_s"], 3)
-    run_s = sum(v for k, v in stage_s.items() if k not in NOT_IN_RUN and k != "startup")
-    run_cpu_s = sum(v for k, v in stage_cpu_s.items() if k not in NOT_IN_RUN and k != "startup")
-    return {"stage_s": stage_s, "run_s": round(run_s, 3), "wall_s": round(m["wall_s"], 3),
-            "stage_cpu_s": stage_cpu_s, "run_cpu_s": round(run_cpu_s, 3),
-            "peak_rss_mb": round(max(v for k, v in m["stage_rss_mb"].items() if k not in NOT_IN_RUN), 1),
+    run_s, run_cpu_s, peak_rss_mb = run_totals(stage_s, stage_cpu_s, m["stage_rss_mb"])
+    return {"stage_s": stage_s, "run_s": run_s, "wall_s": round(m["wall_s"], 3),
+            "stage_cpu_s": stage_cpu_s, "run_cpu_s": run_cpu_s, "peak_rss_mb": peak_rss_mb,
             "stage_rss_mb": {k: round(v, 1) for k, v in m["stage_rss_mb"].items()},
             "stage_runner_rss_mb": {k: round(v, 1) for k, v in m["stage_runner_rss_mb"].items()},
             "dbt": dbt, "results": m["done"]["results"]}
@@ -425,11 +431,9 @@ def partial_result(customers: int, args, host: dict, reason: str) -> dict:
         }
         if any(e["event"] == "done" for e in events):  # this run finished: its totals are measured
             run = result[tag]
-            counted = {k: v for k, v in run["stage_s"].items() if k not in NOT_IN_RUN and k != "startup"}
-            result[f"{tag}_run_s"] = round(sum(counted.values()), 3)
-            result[f"{tag}_run_cpu_s"] = round(sum(run["stage_cpu_s"][k] for k in counted), 3)
-            result["peak_rss_mb"] = max(result.get("peak_rss_mb", 0.0),
-                                        max(v for k, v in run["stage_rss_mb"].items() if k not in NOT_IN_RUN))
+            run_s, run_cpu_s, peak = run_totals(run["stage_s"], run["stage_cpu_s"], run["stage_rss_mb"])
+            result[f"{tag}_run_s"], result[f"{tag}_run_cpu_s"] = run_s, run_cpu_s
+            result["peak_rss_mb"] = max(result.get("peak_rss_mb", 0.0), peak)
             if tag == "full":
                 result["train_s"] = run["stage_s"].get("train")
     return result

@@ -37,7 +37,7 @@ import yaml
 from loyalist.config import DBT_PROJECT_DIR
 
 # The marts.transactions columns the RFM and lifecycle marts read.
-TRANSACTION_COLUMNS = ("customer_id", "order_id", "ordered_at", "transaction_type", "status", "net_amount")
+TRANSACTION_COLUMNS = ("customer_id", "order_date", "transaction_type", "status", "net_amount")
 
 
 @dataclass(frozen=True)
@@ -91,15 +91,15 @@ def pandas_marts(inputs: Path, as_of: date, rules: Rules):
     import numpy as np
     import pandas as pd
 
-    tx = pd.read_parquet(inputs / "transactions.parquet", columns=list(TRANSACTION_COLUMNS))
+    # Dates as datetime64, not one Python date object per row (pandas' default for Parquet dates).
+    tx = pd.read_parquet(inputs / "transactions.parquet", columns=list(TRANSACTION_COLUMNS),
+                         to_pandas_kwargs={"date_as_object": False})
     # Whole UTC days since the epoch; events after the as-of day are not seen yet.
-    day = tx["ordered_at"].to_numpy(dtype="datetime64[us]").astype("datetime64[D]").astype(np.int64)
+    day = tx["order_date"].to_numpy(dtype="datetime64[D]").astype(np.int64)
     as_of_day = (np.datetime64(as_of, "D") - np.datetime64(0, "D")).astype(np.int64)
     keep = (day <= as_of_day) & (tx["status"] == "completed").to_numpy()
     tx = pd.DataFrame({
         "customer_id": tx["customer_id"].to_numpy()[keep],
-        "order_id": tx["order_id"].to_numpy()[keep],
-        "ordered_at": tx["ordered_at"].to_numpy()[keep],
         "day": day[keep],
         "is_sale": (tx["transaction_type"] == "sale").to_numpy()[keep],
         "cents": np.rint(tx["net_amount"].to_numpy()[keep] * 100).astype(np.int64),
@@ -130,8 +130,8 @@ def pandas_marts(inputs: Path, as_of: date, rules: Rules):
     rfm = rfm.reset_index().merge(segments, on=["r_score", "fm_score"], how="left")
 
     # Lifecycle stage on the as-of day, for every customer.
-    sales = tx.loc[is_sale, ["customer_id", "ordered_at", "order_id", "day"]].sort_values(
-        ["customer_id", "ordered_at", "order_id"])
+    # Sorted by day only, as the dbt model does: same-day sales have gap 0 in any order.
+    sales = tx.loc[is_sale, ["customer_id", "day"]].sort_values(["customer_id", "day"])
     cust = sales["customer_id"].to_numpy()
     days = sales["day"].to_numpy()
     same = np.r_[False, cust[1:] == cust[:-1]]
@@ -163,11 +163,11 @@ def polars_marts(inputs: Path, as_of: date, rules: Rules):
 
     as_of_day = (as_of - date(1970, 1, 1)).days
     tx = (pl.scan_parquet(inputs / "transactions.parquet").select(TRANSACTION_COLUMNS)
-          .with_columns(day=pl.col("ordered_at").dt.date().cast(pl.Int32),  # UTC day number
+          .with_columns(day=pl.col("order_date").cast(pl.Int32),  # UTC day number
                         cents=(pl.col("net_amount") * 100).round(0).cast(pl.Int64),
                         is_sale=pl.col("transaction_type") == "sale")
           .filter((pl.col("day") <= as_of_day) & (pl.col("status") == "completed"))
-          .select("customer_id", "order_id", "ordered_at", "day", "cents", "is_sale"))
+          .select("customer_id", "day", "cents", "is_sale"))
     window_start = as_of_day + 1 - rules.rfm_window_days
     in_window = pl.col("day") >= window_start
     buyers = (tx.group_by("customer_id")
@@ -189,7 +189,7 @@ def polars_marts(inputs: Path, as_of: date, rules: Rules):
            .select("customer_id", "rfm_segment"))
 
     sales = (tx.filter(pl.col("is_sale"))
-             .sort(["customer_id", "ordered_at", "order_id"])
+             .sort(["customer_id", "day"])  # day order is enough (see pandas_marts)
              .with_columns(gap=pl.col("day") - pl.col("day").shift(1).over("customer_id")))
     per = sales.group_by("customer_id").agg(
         first_day=pl.col("day").min(), last_day=pl.col("day").max(),

@@ -38,7 +38,7 @@ from pathlib import Path
 import psutil
 
 from benchmarks import report
-from benchmarks.baselines import export_inputs, floor_scan, pipeline_counts
+from benchmarks.baselines import TRANSACTION_COLUMNS, export_inputs, floor_scan, pipeline_counts
 
 ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
@@ -301,6 +301,7 @@ def references(data_dir: Path, env: dict[str, str], as_of: date, memory_limit: s
     del duckdb
     return {"transactions": transactions, "customers_resolved": customers, "raw_order_rows": raw_orders,
             "floor_s": round(min(floor), 3), "floor_runs_s": [round(x, 3) for x in floor],
+            "floor_columns": list(TRANSACTION_COLUMNS),
             "marts_s": marts["total_s"], "marts_breakdown_s": marts["seconds"],
             "marts_path_s": marts["path_s"], "marts_path_breakdown_s": marts["path_seconds"],
             "pandas_s": round(pandas["seconds"], 3), "pandas_peak_rss_mb": round(pandas["peak_rss_mb"], 1),

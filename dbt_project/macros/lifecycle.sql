@@ -61,8 +61,6 @@
 
         select
             customer_id,
-            order_id,
-            ordered_at,
             order_date
         from transactions
         where transaction_type = 'sale' and status = 'completed'
@@ -73,7 +71,10 @@
 
         select
             *,
-            lag(order_date) over (partition by customer_id order by ordered_at, order_id) as previous_order_date
+            -- Ordered by day only: of a day's sales, the first in any order gets the previous day
+            -- with a sale and the others the same day (gap 0), so the comeback days are the same as
+            -- in time order, and the sort is on a date instead of a timestamp and an order id.
+            lag(order_date) over (partition by customer_id order by order_date) as previous_order_date
         from sales
 
     ),
@@ -102,72 +103,53 @@
 
     ),
 
-    first_sales as (
-
-        select
-            customer_id,
-            min(order_date) as first_order_date
-        from sales
-        group by customer_id
-
-    ),
-
-    customer_days as (
-
-        select
-            customer_starts.customer_id,
-            snapshot_dates.snapshot_date
-        from customer_starts
-        left join first_sales
-            on customer_starts.customer_id = first_sales.customer_id
-        cross join snapshot_dates
-        where customer_starts.first_seen_date <= snapshot_dates.snapshot_date
-            or first_sales.first_order_date <= snapshot_dates.snapshot_date
-            -- on the as-of date every customer has a stage, even with inconsistent source timestamps
-            or snapshot_dates.snapshot_date = cast('{{ as_of_date() }}' as date)
-
-    ),
-
+    -- Sales up to each snapshot day, per customer (a customer with no sale by then has no row). The
+    -- join is with the handful of snapshot days, not with every customer's days.
     sales_as_of as (
 
         select
-            customer_days.customer_id,
-            customer_days.snapshot_date,
+            returns_flagged.customer_id,
+            snapshot_dates.snapshot_date,
             min(returns_flagged.order_date) as first_order_date,
             max(returns_flagged.order_date) as last_order_date,
             sum(
                 case
                     when returns_flagged.order_date
-                        >= {{ add_days('customer_days.snapshot_date', 1 - var('lifecycle_loyal_window_days') | int) }}
+                        >= {{ add_days('snapshot_dates.snapshot_date', 1 - var('lifecycle_loyal_window_days') | int) }}
                         then 1
                     else 0
                 end
             ) as orders_in_loyal_window,
             max(case when returns_flagged.is_comeback then returns_flagged.order_date end) as last_comeback_date
-        from customer_days
-        inner join returns_flagged
-            on customer_days.customer_id = returns_flagged.customer_id
-            and returns_flagged.order_date <= customer_days.snapshot_date
-        group by customer_days.customer_id, customer_days.snapshot_date
+        from returns_flagged
+        inner join snapshot_dates
+            on returns_flagged.order_date <= snapshot_dates.snapshot_date
+        group by returns_flagged.customer_id, snapshot_dates.snapshot_date
 
     ),
 
     measured as (
 
         select
-            customer_days.customer_id,
-            customer_days.snapshot_date,
+            customer_starts.customer_id,
+            snapshot_dates.snapshot_date,
             sales_as_of.first_order_date,
             sales_as_of.last_order_date,
-            {{ days_between('sales_as_of.first_order_date', 'customer_days.snapshot_date') }} as days_since_first_order,
-            {{ days_between('sales_as_of.last_order_date', 'customer_days.snapshot_date') }} as days_since_last_order,
+            {{ days_between('sales_as_of.first_order_date', 'snapshot_dates.snapshot_date') }} as days_since_first_order,
+            {{ days_between('sales_as_of.last_order_date', 'snapshot_dates.snapshot_date') }} as days_since_last_order,
             coalesce(sales_as_of.orders_in_loyal_window, 0) as orders_in_loyal_window,
             sales_as_of.last_comeback_date,
-            {{ days_between('sales_as_of.last_comeback_date', 'customer_days.snapshot_date') }} as days_since_comeback
-        from customer_days
+            {{ days_between('sales_as_of.last_comeback_date', 'snapshot_dates.snapshot_date') }} as days_since_comeback
+        from customer_starts
+        cross join snapshot_dates
         left join sales_as_of
-            on customer_days.customer_id = sales_as_of.customer_id
-            and customer_days.snapshot_date = sales_as_of.snapshot_date
+            on customer_starts.customer_id = sales_as_of.customer_id
+            and snapshot_dates.snapshot_date = sales_as_of.snapshot_date
+        -- a customer has a stage from their first account or first sale on
+        where customer_starts.first_seen_date <= snapshot_dates.snapshot_date
+            or sales_as_of.customer_id is not null
+            -- on the as-of date every customer has a stage, even with inconsistent source timestamps
+            or snapshot_dates.snapshot_date = cast('{{ as_of_date() }}' as date)
 
     ),
 

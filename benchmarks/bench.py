@@ -378,19 +378,16 @@ def bench_size(customers: int, args, host: dict) -> dict:
     inc = run_day(data_dir, env, new_day, tuple(s for s in FULL_STAGES if s not in NOT_IN_RUN), "incremental")
     print(f"[{customers:,}] incremental {inc['run_s']:.1f}s; references ...", flush=True)
     refs = references(data_dir, env, new_day, args.memory_limit)
+    result.update(reference_fields(refs))
     result.update({
-        "transactions": refs["transactions"],
         "full_run_s": full["run_s"],
         "incremental_run_s": inc["run_s"],
         "full_run_cpu_s": full["run_cpu_s"], "incremental_run_cpu_s": inc["run_cpu_s"],
-        "floor_s": refs["floor_s"], "pandas_s": refs["pandas_s"], "polars_s": refs["polars_s"],
-        "marts_s": refs["marts_s"], "marts_path_s": refs["marts_path_s"],
         "peak_rss_mb": max(full["peak_rss_mb"], inc["peak_rss_mb"]),
         "train_s": full["stage_s"].get("train"),
         "startup_s": {"python_imports": full["stage_s"].get("startup"), "dbt_full": full["dbt"].get("startup_s"),
                       "dbt_incremental": inc["dbt"].get("startup_s")},
         "full": full, "incremental": inc,
-        "references": refs,
         "load_avg_end": [round(x, 2) for x in os.getloadavg()],
         "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
     })
@@ -402,6 +399,49 @@ def bench_size(customers: int, args, host: dict) -> dict:
         shutil.rmtree(data_dir / "baseline_inputs", ignore_errors=True)
         for big in ("warehouse", "published"):
             shutil.rmtree(data_dir / big, ignore_errors=True)
+    return result
+
+
+def reference_fields(refs: dict) -> dict:
+    """A size's top-level reference numbers, and all of them under ``references``."""
+    return {"transactions": refs["transactions"], "floor_s": refs["floor_s"], "pandas_s": refs["pandas_s"],
+            "polars_s": refs["polars_s"], "marts_s": refs["marts_s"], "marts_path_s": refs["marts_path_s"],
+            "references": refs}
+
+
+def rerun_references(customers: int, args) -> dict:
+    """The references again on a size's kept warehouse (``--keep-data``), with this checkout's SQL and baselines.
+
+    For a change to the marts' SQL or to the baselines, without rerunning the pipeline: the models are
+    recompiled as of the incremental day first, so ``marts_s`` times the current SQL. The runs' numbers
+    stay those of the earlier run; ``references_rerun`` says when and with which commit the references
+    were measured.
+    """
+    from loyalist.config import get_settings
+    from loyalist.pipeline import dbt_command, dbt_env
+
+    data_dir = args.work_dir / str(customers)
+    kept = data_dir / "result.json"
+    result = json.loads(kept.read_text()) if kept.exists() else {}
+    if not result.get("complete") or not (data_dir / "warehouse").is_dir():
+        raise BenchError(f"no complete run with kept data in {data_dir}: run `bench --keep-data` for this size first")
+    env = bench_env(data_dir, result["duckdb_memory_limit"])
+    as_of = date.fromisoformat(result["as_of_incremental"])
+    os.environ.update({k: v for k, v in env.items() if k.startswith("LOYALIST_")})
+    models = [path.split("/")[-1].removesuffix(".sql") for _, path in PATH_MODELS + MART_MODELS]
+    proc = subprocess.run(dbt_command(get_settings(), "compile", "--select", *models),
+                          env={**env, **dbt_env(get_settings(), as_of)}, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise BenchError(f"dbt compile failed: {proc.stdout.strip().splitlines()[-3:]}")
+    print(f"[{customers:,}] references again on the kept warehouse as of {as_of} ...", flush=True)
+    refs = references(data_dir, env, as_of, result["duckdb_memory_limit"])
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+    result.update(reference_fields(refs))
+    result["references_rerun"] = {"at": datetime.now(UTC).isoformat(timespec="seconds"),
+                                  "commit": commit.stdout.strip() or None,
+                                  "load_avg_end": [round(x, 2) for x in os.getloadavg()]}
+    print(f"[{customers:,}] floor {refs['floor_s']:.2f}s marts {refs['marts_s']:.2f}s "
+          f"pandas {refs['pandas_s']:.2f}s polars {refs['polars_s']:.2f}s", flush=True)
     return result
 
 
@@ -475,6 +515,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--reuse-landing", action="store_true",
                    help="reuse landing data generated earlier with the same settings (its generate_s is reported)")
     p.add_argument("--generate-only", action="store_true", help="only generate the sizes' landing data")
+    p.add_argument("--references-only", action="store_true",
+                   help="measure only the references again, on the sizes' kept warehouses (--keep-data)")
     p.add_argument("--record-partial", metavar="REASON",
                    help="record what the sizes' logs hold (an interrupted run) as incomplete results")
     args = p.parse_args(argv)
@@ -490,6 +532,10 @@ def main(argv: list[str] | None = None) -> int:
             write_results(args, partial_result(n, args, host, args.record_partial))
         return 0
     signal.signal(signal.SIGTERM, _stop)
+    if args.references_only:
+        for n in sizes:
+            write_results(args, rerun_references(n, args))
+        return 0
     for n in sizes:
         try:
             result = bench_size(n, args, host)

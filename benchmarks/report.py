@@ -99,6 +99,10 @@ def markdown(results: list[dict]) -> str:
                      f"| {_num(r.get('marts_path_s'), 2)} | {_num(r.get('pandas_s'), 2)} "
                      f"| {_num(r.get('polars_s'), 2)} | {r.get('duckdb_memory_limit', 'n/a')} | {_load(r)} | {done} |")
     notes = [f"- {r['customers']:,}: {r['note']}" for r in results if r.get("note")]
+    notes += [f"- {r['customers']:,}: floor, marts, path, pandas and polars re-measured on "
+              f"{r['references_rerun']['at'][:16].replace('T', ' ')} UTC (commit {r['references_rerun']['commit']}, "
+              f"`bench --references-only`) on the warehouse the runs of {r.get('started_at', '?')[:10]} left"
+              for r in results if r.get("references_rerun")]
     if notes:
         lines += ["", *notes]
     lines += ["", "## Ratios (wall time)", "",

@@ -8,11 +8,15 @@ this fails, and the benchmark's speed ratios would no longer compare like with l
 
 from __future__ import annotations
 
+import json
+import shutil
 from datetime import UTC, date, datetime, timedelta
+from types import SimpleNamespace
 
 import pytest
 
 from benchmarks.baselines import Rules, counts, export_inputs, floor_scan, pandas_marts, pipeline_counts, polars_marts
+from benchmarks.bench import BenchError, rerun_references
 from loyalist.pipeline import dbt_build, ingest_interval
 from loyalist.warehouse import connect
 
@@ -58,3 +62,30 @@ def test_baselines_give_the_pipelines_segments_and_stages(warehouse, tmp_path):
         got = {cid: (segments.get(cid), stage)
                for cid, stage in zip(stages["customer_id"], stages["lifecycle_stage"], strict=True)}
         assert got == per_customer, implementation.__name__
+
+
+def test_references_only_remeasures_a_kept_size_and_keeps_its_runs(warehouse, tmp_path, monkeypatch):
+    # The bench's layout: <work dir>/<customers>/, here holding the warehouse the fixture built.
+    size = tmp_path / "bench" / "400"
+    shutil.copytree(warehouse.data_dir, size)
+    earlier = {"customers": 400, "complete": True, "duckdb_memory_limit": "1GB", "full_run_s": 12.5,
+               "as_of_incremental": AS_OF.isoformat(), "marts_s": 999.0}
+    (size / "result.json").write_text(json.dumps(earlier))
+    for name in ("LOYALIST_DATA_DIR", "LOYALIST_DUCKDB_MEMORY_LIMIT"):  # rerun_references sets them for its size
+        monkeypatch.setenv(name, "restored after the test")
+
+    result = rerun_references(400, SimpleNamespace(work_dir=tmp_path / "bench"))
+
+    assert result["full_run_s"] == 12.5  # the runs' numbers stay
+    assert 0 < result["marts_s"] < 999.0 and result["floor_s"] > 0 and result["pandas_s"] > 0
+    with connect(warehouse) as con:
+        assert result["references"]["counts"] == pipeline_counts(con)
+    assert result["references"]["floor_columns"] == ["customer_id", "order_date", "transaction_type", "status",
+                                                     "net_amount"]
+    assert result["references_rerun"]["commit"]
+
+
+def test_references_only_needs_a_complete_kept_run(tmp_path):
+    (tmp_path / "400").mkdir()
+    with pytest.raises(BenchError, match="no complete run with kept data"):
+        rerun_references(400, SimpleNamespace(work_dir=tmp_path))

@@ -429,8 +429,9 @@ def rerun_references(customers: int, args) -> dict:
     as_of = date.fromisoformat(result["as_of_incremental"])
     os.environ.update({k: v for k, v in env.items() if k.startswith("LOYALIST_")})
     models = [path.split("/")[-1].removesuffix(".sql") for _, path in PATH_MODELS + MART_MODELS]
-    proc = subprocess.run(dbt_command(get_settings(), "compile", "--select", *models),
-                          env={**env, **dbt_env(get_settings(), as_of)}, capture_output=True, text=True)
+    settings = get_settings()
+    proc = subprocess.run(dbt_command(settings, "compile", "--select", *models),
+                          env={**env, **dbt_env(settings, as_of)}, capture_output=True, text=True)
     if proc.returncode != 0:
         raise BenchError(f"dbt compile failed: {proc.stdout.strip().splitlines()[-3:]}")
     print(f"[{customers:,}] references again on the kept warehouse as of {as_of} ...", flush=True)

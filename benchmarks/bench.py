@@ -97,7 +97,7 @@ class TreeSampler(threading.Thread):
 def run_measured(cmd: list[str], env: dict[str, str], log_path: Path) -> dict:
     """Run ``cmd``; return wall time, peak tree RSS (total and per stage) and the stages' JSON events."""
     t0 = time.perf_counter()
-    with log_path.open("w") as log:
+    with log_path.open("a") as log:
         # Own session: an interrupted bench stops the whole tree (dbt included), not just the child.
         proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=log, text=True, cwd=ROOT,
                                 start_new_session=True)
@@ -176,28 +176,59 @@ def run_totals(stage_s: dict[str, float], stage_cpu_s: dict[str, float],
 
 
 def run_day(data_dir: Path, env: dict[str, str], day: date, stages: tuple[str, ...], tag: str) -> dict:
+    """One daily run: each step in its own process (as Airflow runs each task), all logged to ``<tag>.log``.
+
+    Per step: wall and CPU seconds, the process tree's peak RSS, and the step process's start-up (its
+    interpreter and imports), which is reported under ``startup_s`` and not counted in the run.
+    """
     run_id = f"bench__{tag}__{day.isoformat()}"
-    cmd = [PY, "-m", "benchmarks.stages", "--day", day.isoformat(), "--stages", ",".join(stages),
-           "--run-id", run_id]
-    m = run_measured(cmd, env, data_dir / f"{tag}.log")
-    if m["done"] is None:
-        raise BenchError(f"{tag} run did not finish; see {data_dir / f'{tag}.log'}")
-    starts = {e["stage"]: e["t"] for e in m["events"] if e.get("event") == "start"}
-    ends = {e["stage"]: e["t"] for e in m["events"] if e.get("event") == "end"}
-    stage_s = {s: round(ends[s] - starts[s], 3) for s in ends}
-    cpu_starts = {e["stage"]: e.get("cpu", 0.0) for e in m["events"] if e.get("event") == "start"}
-    stage_cpu_s = {e["stage"]: round(e.get("cpu", 0.0) - cpu_starts[e["stage"]], 3)
-                   for e in m["events"] if e.get("event") == "end"}
+    log_path = data_dir / f"{tag}.log"
+    log_path.unlink(missing_ok=True)
+    stage_s, stage_cpu_s, stage_rss, runner_rss, startup_s, results = {}, {}, {}, {}, {}, {}
+    wall = 0.0
+    cpu_before = psutil.cpu_times()
+    for stage in stages:
+        cmd = [PY, "-m", "benchmarks.stages", "--day", day.isoformat(), "--stages", stage, "--run-id", run_id]
+        m = run_measured(cmd, env, log_path)
+        if m["done"] is None:
+            raise BenchError(f"{tag} run did not finish {stage}; see {log_path}")
+        wall += m["wall_s"]
+        times, cpu = _event_spans(m["events"])
+        # The process's start: from exec to the end of its imports (the interpreter's own start included).
+        startup_s[stage] = round(m["wall_s"] - times[stage], 3)
+        stage_s[stage], stage_cpu_s[stage] = times[stage], cpu[stage]
+        stage_rss[stage] = round(m["stage_rss_mb"].get(stage, 0.0), 1)
+        runner_rss[stage] = round(m["stage_runner_rss_mb"].get(stage, 0.0), 1)
+        stage_rss["startup"] = max(stage_rss.get("startup", 0.0), round(m["stage_rss_mb"].get("startup", 0.0), 1))
+        results.update(m["done"]["results"])
     dbt = dbt_timings(data_dir) if "dbt_build" in stages else {}
     if dbt:
         # dbt's fixed cost: interpreter start, imports, project parse, adapter connect.
         dbt["startup_s"] = round(stage_s["dbt_build"] - dbt["elapsed_s"], 3)
-    run_s, run_cpu_s, peak_rss_mb = run_totals(stage_s, stage_cpu_s, m["stage_rss_mb"])
-    return {"stage_s": stage_s, "run_s": run_s, "wall_s": round(m["wall_s"], 3),
+    run_s, run_cpu_s, peak_rss_mb = run_totals(stage_s, stage_cpu_s, stage_rss)
+    return {"stage_s": stage_s, "run_s": run_s, "wall_s": round(wall, 3), "startup_s": startup_s,
+            "cpu_steal_pct": steal_pct(cpu_before, psutil.cpu_times()),
             "stage_cpu_s": stage_cpu_s, "run_cpu_s": run_cpu_s, "peak_rss_mb": peak_rss_mb,
-            "stage_rss_mb": {k: round(v, 1) for k, v in m["stage_rss_mb"].items()},
-            "stage_runner_rss_mb": {k: round(v, 1) for k, v in m["stage_runner_rss_mb"].items()},
-            "dbt": dbt, "results": m["done"]["results"]}
+            "stage_rss_mb": stage_rss, "stage_runner_rss_mb": runner_rss, "dbt": dbt, "results": results}
+
+
+def steal_pct(before, after) -> float | None:
+    """Share of the machine's CPU time the hypervisor gave to other guests between two ``psutil.cpu_times()``.
+
+    On this virtual machine the same code ran 1.6-2.7x slower on some days than on others; steal time
+    is the part of that the guest can see, so every run records it.
+    """
+    total = sum(after) - sum(before)
+    steal = getattr(after, "steal", 0.0) - getattr(before, "steal", 0.0)
+    return round(100 * steal / total, 1) if total > 0 else None
+
+
+def _event_spans(events: list[dict]) -> tuple[dict[str, float], dict[str, float]]:
+    """Wall and CPU seconds of each step from its start and end events."""
+    starts = {e["stage"]: e for e in events if e.get("event") == "start"}
+    ends = {e["stage"]: e for e in events if e.get("event") == "end"}
+    return ({s: round(e["t"] - starts[s]["t"], 3) for s, e in ends.items()},
+            {s: round(e.get("cpu", 0.0) - starts[s].get("cpu", 0.0), 3) for s, e in ends.items()})
 
 
 def compiled_sql(data_dir: Path, model_path: str) -> str:
@@ -385,8 +416,11 @@ def bench_size(customers: int, args, host: dict) -> dict:
         "full_run_cpu_s": full["run_cpu_s"], "incremental_run_cpu_s": inc["run_cpu_s"],
         "peak_rss_mb": max(full["peak_rss_mb"], inc["peak_rss_mb"]),
         "train_s": full["stage_s"].get("train"),
-        "startup_s": {"python_imports": full["stage_s"].get("startup"), "dbt_full": full["dbt"].get("startup_s"),
-                      "dbt_incremental": inc["dbt"].get("startup_s")},
+        # Per-step process start-up (interpreter + imports), summed over each run's steps, and dbt's own.
+        "startup_s": {"steps_full": round(sum(full["startup_s"].values()), 3),
+                      "steps_incremental": round(sum(inc["startup_s"].values()), 3),
+                      "dbt_full": full["dbt"].get("startup_s"), "dbt_incremental": inc["dbt"].get("startup_s")},
+        "cpu_steal_pct": {"full": full["cpu_steal_pct"], "incremental": inc["cpu_steal_pct"]},
         "full": full, "incremental": inc,
         "load_avg_end": [round(x, 2) for x in os.getloadavg()],
         "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -463,15 +497,17 @@ def partial_result(customers: int, args, host: dict, reason: str) -> dict:
         events = [json.loads(ln) for ln in log.read_text().splitlines() if ln.startswith('{"event"')]
         starts = {e["stage"]: e for e in events if e["event"] == "start"}
         ends = {e["stage"]: e for e in events if e["event"] == "end"}
+        stage_s, stage_cpu_s = _event_spans(events)
         result[tag] = {
-            "stage_s": {k: round(e["t"] - starts[k]["t"], 3) for k, e in ends.items()},
-            "stage_cpu_s": {k: round(e.get("cpu", 0) - starts[k].get("cpu", 0), 3) for k, e in ends.items()},
+            "stage_s": stage_s,
+            "stage_cpu_s": stage_cpu_s,
             "stage_rss_mb": {e["stage"]: e["peak_mb"] for e in events if e["event"] == "rss"},
             "stage_runner_rss_mb": {e["stage"]: e["runner_peak_mb"] for e in events
                                     if e["event"] == "rss" and "runner_peak_mb" in e},
             "unfinished_stage": next((k for k in starts if k not in ends), None),
         }
-        if any(e["event"] == "done" for e in events):  # this run finished: its totals are measured
+        expected = FULL_STAGES if tag == "full" else tuple(s for s in FULL_STAGES if s not in NOT_IN_RUN)
+        if set(expected) <= set(ends):  # this run finished: its totals are measured
             run = result[tag]
             run_s, run_cpu_s, peak = run_totals(run["stage_s"], run["stage_cpu_s"], run["stage_rss_mb"])
             result[f"{tag}_run_s"], result[f"{tag}_run_cpu_s"] = run_s, run_cpu_s

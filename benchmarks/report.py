@@ -28,6 +28,11 @@ def _load(r: dict) -> str:
     return f"{start[0]:.1f} → {end[0]:.1f}" if start and end else (f"→ {end[0]:.1f}" if end else "n/a")
 
 
+def _steal(r: dict) -> str:
+    steal = r.get("cpu_steal_pct")
+    return f"{_num(steal.get('full'))} / {_num(steal.get('incremental'))}" if steal else "n/a"
+
+
 def _stage_table(results: list[dict], key: str, title: str, digits: int) -> list[str]:
     lines = ["", f"## {title} (full run / incremental run)", "",
              "| customers | " + " | ".join(STAGES) + " |", "|---:|" + "---:|" * len(STAGES)]
@@ -79,12 +84,14 @@ def markdown(results: list[dict]) -> str:
              "`benchmarks/results.json`. See `docs/benchmarks.md` for what each number measures.", "",
              "The 1-minute load average at the start and end of each size is in the first table: where it is well "
              "above 2 (the machine's cores), other jobs shared the machine and wall times overstate the pipeline's "
-             "own cost; CPU seconds are much less disturbed. `marts s` is the RFM + lifecycle SQL from "
+             "own cost; CPU seconds are much less disturbed. `CPU steal %` (full / incremental run) is the share of the "
+             "machine's CPU time the hypervisor gave to other guests during the run: the same code runs slower when "
+             "it is high. `marts s` is the RFM + lifecycle SQL from "
              "`marts.transactions`, the input the floor, pandas and polars start from too; `path s` is the "
              "pipeline's SQL from the raw loads to `marts.transactions` (staging dedupe, account join).", ""]
     lines += ["| customers | transactions | generate s | full run s | train s | incremental s | peak RSS MB "
-              "| floor s | marts s | path s | pandas s | polars s | DuckDB limit | load avg (1 min) | complete |",
-              "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---|"]
+              "| floor s | marts s | path s | pandas s | polars s | DuckDB limit | load avg (1 min) | CPU steal % | complete |",
+              "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---|---|"]
     for r in results:
         rss = r.get("peak_rss_mb") or max([v for t in ("full", "incremental")
                                            for v in r.get(t, {}).get("stage_rss_mb", {}).values()], default=None)
@@ -97,7 +104,8 @@ def markdown(results: list[dict]) -> str:
         lines.append(f"| {r['customers']:,} | " + " | ".join(_num(c) for c in cells)
                      + f" | {_num(r.get('floor_s'), 2)} | {_num(r.get('marts_s'), 2)} "
                      f"| {_num(r.get('marts_path_s'), 2)} | {_num(r.get('pandas_s'), 2)} "
-                     f"| {_num(r.get('polars_s'), 2)} | {r.get('duckdb_memory_limit', 'n/a')} | {_load(r)} | {done} |")
+                     f"| {_num(r.get('polars_s'), 2)} | {r.get('duckdb_memory_limit', 'n/a')} | {_load(r)} | {_steal(r)} "
+                     f"| {done} |")
     notes = [f"- {r['customers']:,}: {r['note']}" for r in results if r.get("note")]
     notes += [f"- {r['customers']:,}: floor, marts, path, pandas and polars re-measured on "
               f"{r['references_rerun']['at'][:16].replace('T', ' ')} UTC (commit {r['references_rerun']['commit']}, "
@@ -128,7 +136,9 @@ def markdown(results: list[dict]) -> str:
     lines += _stage_table(results, "stage_cpu_s", "Stage CPU seconds", 1)
     lines += _stage_table(results, "stage_rss_mb", "Stage peak RSS MB of the process tree", 0)
     lines += _stage_table(results, "stage_runner_rss_mb", "Stage peak RSS MB of the step runner alone "
-                          "(the tree minus dbt's process; one process runs every step)", 0)
+                          "(the tree minus dbt's process; one process per step)", 0)
+    lines += _stage_table(results, "startup_s", "Step process start-up seconds (interpreter and imports; "
+                          "not counted in the run)", 1)
     machines = [r["machine"] for r in results if r.get("machine")]
     if machines:
         m = machines[-1]

@@ -1,10 +1,12 @@
 """Run the daily pipeline's steps for one data interval, in this process, and report each step's wall time.
 
 The harness (``benchmarks/bench.py``) starts this as a subprocess so it can sample the RSS of the whole
-process tree (this interpreter, dbt's subprocess, DuckDB's threads) per step. The steps are the same
-functions the ``loyalist_daily`` DAG calls (``loyalist/pipeline.py``), in the DAG's order. Heavy imports
-(GX, scikit-learn, pandas) happen in the ``startup`` step, so step times are work, not import time; the
-Airflow per-task process start (each task is its own process there) is not included.
+process tree (this interpreter, dbt's subprocess, DuckDB's threads) per step. It starts one process per
+step, as Airflow runs each task in its own process, so a step's memory does not include what earlier
+steps left behind. The steps are the same functions the ``loyalist_daily`` DAG calls
+(``loyalist/pipeline.py``), in the DAG's order. The heavy imports the given steps need (GX for the
+validations, scikit-learn for the ML steps) happen in the ``startup`` step, so step times are work, not
+import time.
 
 Output: one JSON line per event on stdout, ``{"event": "start"|"end", "stage": ..., "t": ...}``, and a
 final ``{"event": "done", ...}`` line with per-step seconds and results.
@@ -23,6 +25,8 @@ T0 = time.perf_counter()
 
 STAGES = ("ingest", "check_freshness", "validate_raw", "classify_feedback", "dbt_build", "train", "score",
           "rewards", "validate_outputs", "publish")
+VALIDATION_STAGES = {"validate_raw", "validate_outputs"}
+ML_STAGES = {"train", "score", "rewards"}
 
 
 def cpu_seconds() -> float:
@@ -47,10 +51,13 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown stage(s): {', '.join(sorted(unknown))}")
 
     emit(event="start", stage="startup", t=time.perf_counter() - T0)
-    from expectations import runner  # noqa: F401  (GX: ~8 s of imports)
     from loyalist import pipeline
     from loyalist.config import get_settings
-    from ml import pipeline as ml_pipeline  # noqa: F401  (scikit-learn)
+
+    if VALIDATION_STAGES & set(stages):
+        from expectations import runner  # noqa: F401  (GX: ~8 s of imports)
+    if ML_STAGES & set(stages):
+        from ml import pipeline as ml_pipeline  # noqa: F401  (scikit-learn)
 
     settings = get_settings()
     emit(event="end", stage="startup", t=time.perf_counter() - T0)

@@ -53,13 +53,17 @@ def build_pipeline() -> Pipeline:
 
 
 def model_input(frame: pd.DataFrame) -> pd.DataFrame:
-    """The feature columns in model order, categories as object with None for missing."""
-    x = frame[FEATURES].copy()
-    for col in NUMERIC_FEATURES:
-        x[col] = x[col].astype(float)
-    for col in CATEGORICAL_FEATURES:
-        x[col] = x[col].astype(object).where(x[col].notna(), "missing")
-    return x
+    """The feature columns in model order: numbers as float, categories as object with "missing" for missing.
+
+    One frame built from the converted columns: assigning them one by one into a copy of the frame
+    took half of ``predict``'s time (pandas re-arranges its blocks on every assignment).
+    """
+    columns = {}
+    for col in FEATURES:
+        value = frame[col]
+        columns[col] = (value.astype(object).where(value.notna(), "missing") if col in CATEGORICAL_FEATURES
+                        else value.astype(float))
+    return pd.DataFrame(columns, index=frame.index)
 
 
 def fit(train: pd.DataFrame) -> CalibratedClassifierCV:

@@ -99,6 +99,33 @@ def test_contributions_in_blocks_equal_the_definition_on_the_whole_frame():
         pd.testing.assert_frame_equal(got, expected, check_exact=True)
 
 
+def test_customers_who_cannot_have_a_reason_are_not_ablated_and_get_the_same_reasons():
+    """only_above: a base probability at most the threshold bounds every contribution (p >= 0)."""
+    f = _features()
+    typical = typical_values(f)
+    predicted_rows = [0]
+
+    def predict(frame: pd.DataFrame) -> np.ndarray:  # STEADY is lowest, LATE and UPSET above it
+        predicted_rows[0] += len(frame)
+        return np.clip(0.1 + frame["recency_days"].to_numpy() / 100 + 0.2 * frame["open_complaints"].to_numpy(), 0, 1)
+
+    def rows_predicted(*args, **kwargs) -> tuple[pd.DataFrame, int]:
+        predicted_rows[0] = 0
+        return group_contributions(predict, *args, **kwargs), predicted_rows[0]
+
+    base = predict(f)
+    threshold = float(base[f.index.get_loc("STEADY")])  # STEADY's probability: at the threshold, not above
+    full, n_full = rows_predicted(f, typical, base=base)
+    skipped, n_skipped = rows_predicted(f, typical, base=base, only_above=threshold)
+    _, n_steady = rows_predicted(f.loc[["STEADY"]], typical, base=base[[f.index.get_loc("STEADY")]])
+
+    assert n_steady > 0 and n_skipped == n_full - n_steady  # STEADY's ablations, and only those, were skipped
+    assert (skipped.loc["STEADY"] == 0).all() and (full.loc["STEADY"] <= threshold).all()
+    pd.testing.assert_frame_equal(skipped.drop(index="STEADY"), full.drop(index="STEADY"), check_exact=True)
+    pd.testing.assert_series_equal(top_reasons(skipped, f, min_contribution=threshold, typical=typical),
+                                   top_reasons(full, f, min_contribution=threshold, typical=typical))
+
+
 def test_at_most_three_reasons_largest_first():
     f = _features()
     contrib = pd.DataFrame(0.0, index=f.index, columns=list(FEATURE_GROUPS))

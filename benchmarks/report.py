@@ -84,13 +84,14 @@ def markdown(results: list[dict]) -> str:
              "`benchmarks/results.json`. See `docs/benchmarks.md` for what each number measures.", "",
              "The 1-minute load average at the start and end of each size is in the first table: where it is well "
              "above 2 (the machine's cores), other jobs shared the machine and wall times overstate the pipeline's "
-             "own cost; CPU seconds are much less disturbed. `CPU steal %` (full / incremental run) is the share of the "
-             "machine's CPU time the hypervisor gave to other guests during the run: the same code runs slower when "
-             "it is high. `marts s` is the RFM + lifecycle SQL from "
+             "own cost; CPU seconds are much less disturbed. `CPU steal %` (full / incremental run) is the share of "
+             "the machine's CPU time the hypervisor gave to other guests during the run: the same code runs slower "
+             "when it is high. `marts s` is the RFM + lifecycle SQL from "
              "`marts.transactions`, the input the floor, pandas and polars start from too; `path s` is the "
              "pipeline's SQL from the raw loads to `marts.transactions` (staging dedupe, account join).", ""]
     lines += ["| customers | transactions | generate s | full run s | train s | incremental s | peak RSS MB "
-              "| floor s | marts s | path s | pandas s | polars s | DuckDB limit | load avg (1 min) | CPU steal % | complete |",
+              "| floor s | marts s | path s | pandas s | polars s | DuckDB limit | load avg (1 min) | CPU steal % "
+              "| complete |",
               "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---|---|"]
     for r in results:
         rss = r.get("peak_rss_mb") or max([v for t in ("full", "incremental")
@@ -104,8 +105,8 @@ def markdown(results: list[dict]) -> str:
         lines.append(f"| {r['customers']:,} | " + " | ".join(_num(c) for c in cells)
                      + f" | {_num(r.get('floor_s'), 2)} | {_num(r.get('marts_s'), 2)} "
                      f"| {_num(r.get('marts_path_s'), 2)} | {_num(r.get('pandas_s'), 2)} "
-                     f"| {_num(r.get('polars_s'), 2)} | {r.get('duckdb_memory_limit', 'n/a')} | {_load(r)} | {_steal(r)} "
-                     f"| {done} |")
+                     f"| {_num(r.get('polars_s'), 2)} | {r.get('duckdb_memory_limit', 'n/a')} | {_load(r)} "
+                     f"| {_steal(r)} | {done} |")
     notes = [f"- {r['customers']:,}: {r['note']}" for r in results if r.get("note")]
     notes += [f"- {r['customers']:,}: floor, marts, path, pandas and polars re-measured on "
               f"{r['references_rerun']['at'][:16].replace('T', ' ')} UTC (commit {r['references_rerun']['commit']}, "

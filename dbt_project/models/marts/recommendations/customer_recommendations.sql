@@ -1,7 +1,7 @@
 -- Next-best categories: one row per customer and rank (1 = best), up to recs_top_k, as of the run
 -- date. Scoring and exclusions: macro recs_customer_recommendations (docs/recommendations.md).
 
--- depends_on: {{ ref('transactions') }}, {{ ref('stg_crm__order_items') }}, {{ ref('stg_crm__products') }}
+-- depends_on: {{ ref('int_order_categories') }}
 
 with
 

@@ -18,7 +18,7 @@
     )
 }}
 
--- depends_on: {{ ref('transactions') }}, {{ ref('stg_crm__order_items') }}, {{ ref('stg_crm__products') }}
+-- depends_on: {{ ref('int_order_categories') }}
 
 with
 

@@ -540,10 +540,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--end-date", type=date.fromisoformat, default=date(2025, 12, 31),
                    help="the incremental day; the full run is for the day before")
     p.add_argument("--seed", type=int, default=42)
-    # The 4GB default of Settings. Less would leave room for Python under the 4 GiB RSS target, but at
-    # 1M customers recommendation_evaluation ran out of memory with 3GB (2026-12-02, twice: beside the
-    # points ledger, and alone; since then it passed with 4GB, and a 3GB rerun of the 1M day's dbt build
-    # passed, but no whole 3GB bench has run), and a benchmark that stops measures nothing.
+    # The 4GB default of Settings. 3GB would leave room for Python under the 4 GiB RSS target: at 1M
+    # customers ingest, validate_raw and the first dbt build each passed with 3GB (2026-12-03), but score
+    # still peaked at 4.2 GB and no whole 3GB bench has run, and a benchmark that stops measures nothing.
     p.add_argument("--memory-limit", default="4GB", help="LOYALIST_DUCKDB_MEMORY_LIMIT for every run")
     p.add_argument("--work-dir", type=Path, default=ROOT / ".bench")
     p.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "results.json")

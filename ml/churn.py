@@ -55,8 +55,8 @@ def build_pipeline() -> Pipeline:
 def model_input(frame: pd.DataFrame) -> pd.DataFrame:
     """The feature columns in model order: numbers as float, categories as object with "missing" for missing.
 
-    One frame built from the converted columns: assigning them one by one into a copy of the frame
-    took half of ``predict``'s time (pandas re-arranges its blocks on every assignment).
+    One frame built from the converted columns: assigning them one by one into a copy of the frame made
+    pandas re-arrange its blocks on every assignment (about twice as slow: 16 vs 9 ms for 7.8k rows).
     """
     columns = {}
     for col in FEATURES:

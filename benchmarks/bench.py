@@ -46,6 +46,7 @@ BIN = Path(PY).parent
 FULL_STAGES = ("ingest", "check_freshness", "validate_raw", "classify_feedback", "dbt_build", "train", "score",
                "rewards", "validate_outputs", "publish")
 NOT_IN_RUN = ("train",)  # weekly, reported on its own
+INCREMENTAL_STAGES = tuple(s for s in FULL_STAGES if s not in NOT_IN_RUN)
 
 
 class BenchError(Exception):
@@ -406,7 +407,7 @@ def bench_size(customers: int, args, host: dict) -> dict:
     full = run_day(data_dir, env, full_day, FULL_STAGES, "full")
     print(f"[{customers:,}] full run {full['run_s']:.1f}s (+ train {full['stage_s'].get('train', 0):.1f}s), "
           f"peak RSS {full['peak_rss_mb']:.0f} MB; incremental run for {new_day} ...", flush=True)
-    inc = run_day(data_dir, env, new_day, tuple(s for s in FULL_STAGES if s not in NOT_IN_RUN), "incremental")
+    inc = run_day(data_dir, env, new_day, INCREMENTAL_STAGES, "incremental")
     print(f"[{customers:,}] incremental {inc['run_s']:.1f}s; references ...", flush=True)
     refs = references(data_dir, env, new_day, args.memory_limit)
     result.update(reference_fields(refs))
@@ -495,8 +496,7 @@ def partial_result(customers: int, args, host: dict, reason: str) -> dict:
         if not log.exists():
             continue
         events = [json.loads(ln) for ln in log.read_text().splitlines() if ln.startswith('{"event"')]
-        starts = {e["stage"]: e for e in events if e["event"] == "start"}
-        ends = {e["stage"]: e for e in events if e["event"] == "end"}
+        started = [e["stage"] for e in events if e["event"] == "start"]
         stage_s, stage_cpu_s = _event_spans(events)
         result[tag] = {
             "stage_s": stage_s,
@@ -504,10 +504,9 @@ def partial_result(customers: int, args, host: dict, reason: str) -> dict:
             "stage_rss_mb": {e["stage"]: e["peak_mb"] for e in events if e["event"] == "rss"},
             "stage_runner_rss_mb": {e["stage"]: e["runner_peak_mb"] for e in events
                                     if e["event"] == "rss" and "runner_peak_mb" in e},
-            "unfinished_stage": next((k for k in starts if k not in ends), None),
+            "unfinished_stage": next((k for k in started if k not in stage_s), None),
         }
-        expected = FULL_STAGES if tag == "full" else tuple(s for s in FULL_STAGES if s not in NOT_IN_RUN)
-        if set(expected) <= set(ends):  # this run finished: its totals are measured
+        if set(FULL_STAGES if tag == "full" else INCREMENTAL_STAGES) <= set(stage_s):  # finished: totals measured
             run = result[tag]
             run_s, run_cpu_s, peak = run_totals(run["stage_s"], run["stage_cpu_s"], run["stage_rss_mb"])
             result[f"{tag}_run_s"], result[f"{tag}_run_cpu_s"] = run_s, run_cpu_s

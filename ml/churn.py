@@ -14,6 +14,8 @@ probability by isotonic regression fitted on the training frame.
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pandas as pd
 from sklearn.calibration import CalibratedClassifierCV
@@ -24,7 +26,7 @@ from sklearn.isotonic import IsotonicRegression
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
 from sklearn.model_selection import GroupKFold
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import OneHotEncoder, StandardScaler
+from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 from threadpoolctl import threadpool_limits  # a dependency of scikit-learn
 
 from ml.config import RANDOM_STATE
@@ -80,8 +82,7 @@ def fit(train: pd.DataFrame) -> CalibratedClassifierCV:
     return model
 
 
-# Rows per predict_proba call. The boosted trees are applied one tree at a time over all rows given, so
-# a block that stays in the CPU cache is about twice as fast as one large matrix, and memory stays bounded.
+# Rows per predict_proba call: memory stays bounded whatever the number of rows.
 PREDICT_BLOCK_ROWS = 16384
 # OpenMP threads of the trees' predict. On the 2 shared cores the pipeline runs on, 2 threads cost 2-3x the
 # CPU and wall time of 1 (each of the 100 trees per call ends in a barrier that waits for a descheduled
@@ -89,8 +90,35 @@ PREDICT_BLOCK_ROWS = 16384
 PREDICT_THREADS = 1
 
 
+def trees_read_columns(model):
+    """The same fitted model, handing the trees its preprocessed features column by column (Fortran order).
+
+    The boosted trees are applied one tree at a time over all rows of a block, each tree reading a few
+    features of every row. In the row-major matrix the preprocessing returns (80 features a row), every
+    such read is a cache line of its own; column by column, a tree reads each of its features as one
+    stretch of memory: the trees take a quarter of the time (100k sample, 16,384 rows, 100 trees: 0.30 -> 0.07 s).
+    The numbers do not change: the trees read the same values, only their place in memory differs.
+    Models of another shape (not a calibrated Pipeline ensemble) are returned as they are.
+    """
+    classifiers = getattr(model, "calibrated_classifiers_", None)
+    if not classifiers or not all(isinstance(c.estimator, Pipeline) for c in classifiers):
+        return model
+    reordered = copy.copy(model)
+    reordered.calibrated_classifiers_ = []
+    for calibrated in classifiers:
+        steps = calibrated.estimator.steps
+        calibrated = copy.copy(calibrated)
+        calibrated.estimator = Pipeline([*steps[:-1], ("column_major", _COLUMN_MAJOR), steps[-1]])
+        reordered.calibrated_classifiers_.append(calibrated)
+    return reordered
+
+
+_COLUMN_MAJOR = FunctionTransformer(np.asfortranarray)  # stateless: usable without fitting
+
+
 def predict(model, features: pd.DataFrame, block_rows: int = PREDICT_BLOCK_ROWS) -> np.ndarray:
     """Churn probability per row (each row is scored on its own, so blocks give the same numbers)."""
+    model = trees_read_columns(model)
     with threadpool_limits(limits=PREDICT_THREADS, user_api="openmp"):
         return np.concatenate([model.predict_proba(model_input(features.iloc[i:i + block_rows]))[:, 1]
                                for i in range(0, max(len(features), 1), block_rows)])

@@ -167,6 +167,19 @@ def test_churn_predictions_in_blocks_equal_one_call(full):
     np.testing.assert_array_equal(churn.predict(model, features, block_rows=97), whole)
     np.testing.assert_array_equal(churn.predict(model, features), whole)
 
+def test_trees_reading_columns_give_the_models_own_probabilities(full):
+    """churn.predict hands the trees column-major features (trees_read_columns): scikit-learn's own
+    predict_proba of the stored model gives the same probabilities, to the last bit."""
+    model, _ = artifacts.load_churn(full["models"], full["score"]["churn_model_version"])
+    features = compute_features(full["inputs"], AS_OF + timedelta(days=1), churn_after_days())
+    x = churn.model_input(features)
+    reordered = churn.trees_read_columns(model)
+    for calibrated in reordered.calibrated_classifiers_:
+        assert calibrated.estimator[:-1].transform(x).flags.f_contiguous
+    for calibrated in model.calibrated_classifiers_:  # the stored model itself is left as it was
+        assert not calibrated.estimator[:-1].transform(x).flags.f_contiguous
+    np.testing.assert_array_equal(churn.predict(model, features), model.predict_proba(x)[:, 1])
+
 
 def test_scoring_in_customer_blocks_equals_one_block(full):
     """Scores, reasons and CLV rows read block by block are those of one read, partitions included."""

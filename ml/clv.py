@@ -20,7 +20,7 @@ import pandas as pd
 from scipy.optimize import minimize
 from scipy.special import betaln, gammaln, hyp2f1
 
-from ml.data import Inputs, days
+from ml.data import Inputs, among, days
 from ml.features import completed_sales
 
 log = logging.getLogger(__name__)
@@ -46,7 +46,7 @@ def summaries(inputs: Inputs, cutoff: date, customers: pd.Index) -> pd.DataFrame
     """x (repeat orders), t_x, T (days), n_orders and mean net value per order, before the cutoff."""
     c = days(cutoff)
     tx = inputs.transactions
-    tx = tx[(tx["t"] < c) & tx["customer_id"].isin(customers)]
+    tx = tx[(tx["t"] < c) & among(tx["customer_id"], customers)]
     sales = completed_sales(tx)
     g = sales.groupby("customer_id")["t"]
     out = pd.DataFrame(index=customers)
@@ -157,7 +157,7 @@ def baseline(inputs: Inputs, cutoff: date, customers: pd.Index, horizon_days: in
     """Average monthly orders/spend (last 365 days, observed span >= 30 days) x months x retention."""
     c = days(cutoff)
     tx = inputs.transactions
-    tx = tx[(tx["t"] < c) & (tx["t"] >= c - 365) & tx["customer_id"].isin(customers) & (tx["status"] == "completed")]
+    tx = tx[(tx["t"] < c) & (tx["t"] >= c - 365) & among(tx["customer_id"], customers) & (tx["status"] == "completed")]
     sales = tx[tx["transaction_type"] == "sale"]
     first = sales.groupby("customer_id")["t"].min().reindex(customers)
     months_observed = np.clip(c - first, 30.0, 365.0).fillna(365.0) / (365.25 / 12)

@@ -34,6 +34,19 @@ def _epoch_days(sql_ts: str) -> str:
     return f"epoch({sql_ts}) / 86400.0"
 
 
+def among(values: pd.Series, ids: pd.Index) -> np.ndarray:
+    """``values.isin(ids)`` as a boolean array, with Arrow's hash kernel (a missing value is never among them).
+
+    pandas' ``isin`` on Arrow-backed text turns each id into a Python object first: at 100k customers
+    that was 6 s of the score step, for five lookups of 60k ids.
+    """
+    column = pa.array(values, from_pandas=True)
+    value_set = pa.array(ids, from_pandas=True)
+    if value_set.type != column.type:
+        value_set = value_set.cast(column.type)
+    return pc.is_in(column, value_set=value_set).fill_null(False).to_numpy(zero_copy_only=False)
+
+
 @dataclass(frozen=True)
 class Inputs:
     """Everything the features read. ``None`` means the source is not available in this warehouse."""

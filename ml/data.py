@@ -255,10 +255,10 @@ def customer_sample(inputs: Inputs, max_customers: int) -> Inputs:
     ids = inputs.transactions["customer_id"].unique()
     if len(ids) <= max_customers:
         return inputs
-    keep = ids[in_sample(ids, max_customers / len(ids))]
+    keep = pd.Index(ids[in_sample(ids, max_customers / len(ids))])
 
     def only(frame: pd.DataFrame | None) -> pd.DataFrame | None:
-        return None if frame is None else frame[frame["customer_id"].isin(keep)]
+        return None if frame is None else frame[among(frame["customer_id"], keep)]
 
     transactions = only(inputs.transactions)
     categories = inputs.order_categories

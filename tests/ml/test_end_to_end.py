@@ -167,6 +167,7 @@ def test_churn_predictions_in_blocks_equal_one_call(full):
     np.testing.assert_array_equal(churn.predict(model, features, block_rows=97), whole)
     np.testing.assert_array_equal(churn.predict(model, features), whole)
 
+
 def test_trees_reading_columns_give_the_models_own_probabilities(full):
     """churn.predict hands the trees column-major features (trees_read_columns): scikit-learn's own
     predict_proba of the stored model gives the same probabilities, to the last bit."""

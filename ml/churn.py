@@ -15,9 +15,12 @@ probability by isotonic regression fitted on the training frame.
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import HistGradientBoostingClassifier
@@ -122,6 +125,161 @@ def predict(model, features: pd.DataFrame, block_rows: int = PREDICT_BLOCK_ROWS)
     with threadpool_limits(limits=PREDICT_THREADS, user_api="openmp"):
         return np.concatenate([model.predict_proba(model_input(features.iloc[i:i + block_rows]))[:, 1]
                                for i in range(0, max(len(features), 1), block_rows)])
+
+
+def tree_ablation(model) -> Callable[[dict[str, object]], TreeAblation] | None:
+    """For ``ml.reasons.group_contributions``: the churn model's ablations, re-running only the trees they reach.
+
+    None for a model of another shape (the reasons then ablate feature frames, which is always right).
+    """
+    folds = _ablation_folds(model)
+    if folds is None:
+        return None
+    return lambda ref: TreeAblation(model.classes_, folds, ref)
+
+
+class _RawScores(ClassifierMixin, BaseEstimator):
+    """Stands in for a fold's pipeline inside its calibration step: its decision values are given as input."""
+
+    def __init__(self, classes: np.ndarray):
+        self.classes_ = classes
+
+    def decision_function(self, raw: np.ndarray) -> np.ndarray:
+        return raw[:, 0]
+
+
+@dataclass(frozen=True)
+class _Fold:
+    pre: ColumnTransformer               # the fold's preprocessing
+    trees: HistGradientBoostingClassifier
+    calibration: object                  # the fold's calibrated classifier, reading the trees' raw sum
+    columns: dict[str, np.ndarray]       # each feature's preprocessed columns
+    split_columns: list[frozenset[int]]  # the preprocessed columns each tree splits on
+
+
+def _ablation_folds(model) -> list[_Fold] | None:
+    """The calibrated ensemble taken apart fold by fold; None when it is not ``fit``'s model."""
+    classifiers = getattr(model, "calibrated_classifiers_", None)
+    if not classifiers:
+        return None
+    folds = []
+    for calibrated in classifiers:
+        steps = getattr(calibrated.estimator, "steps", [])
+        if len(steps) != 2 or not isinstance(steps[0][1], ColumnTransformer) \
+                or not isinstance(steps[1][1], HistGradientBoostingClassifier):
+            return None
+        pre, trees = steps[0][1], steps[1][1]
+        columns = _feature_columns(pre)
+        if columns is None or trees.n_trees_per_iteration_ != 1 or calibrated.method != "sigmoid":
+            return None
+        calibration = copy.copy(calibrated)
+        calibration.estimator = _RawScores(trees.classes_)
+        split_columns = [frozenset(int(f) for f in predictor.nodes["feature_idx"][predictor.nodes["is_leaf"] == 0])
+                         for (predictor,) in trees._predictors]
+        folds.append(_Fold(pre, trees, calibration, columns, split_columns))
+    return folds
+
+
+def _feature_columns(pre: ColumnTransformer) -> dict[str, np.ndarray] | None:
+    """Each input feature's columns in the preprocessed matrix of ``build_pipeline``'s ColumnTransformer.
+
+    Numbers: the scaled value, then (after all values) a missing-value indicator for the features that
+    had missing values in training. Categories: one one-hot column per category, feature after feature.
+    None when the fitted transformer is not laid out like that.
+    """
+    try:
+        num_slice, cat_slice = pre.output_indices_["num"], pre.output_indices_["cat"]
+        imputer = pre.named_transformers_["num"].named_steps["impute"]
+        categories = pre.named_transformers_["cat"].named_steps["onehot"].categories_
+    except (AttributeError, KeyError):
+        return None
+    indicated = [] if imputer.indicator_ is None else [int(i) for i in imputer.indicator_.features_]
+    n = len(NUMERIC_FEATURES)
+    sizes = [len(c) for c in categories]
+    if num_slice.stop - num_slice.start != n + len(indicated) or cat_slice.stop - cat_slice.start != sum(sizes):
+        return None
+    columns = {}
+    for i, feature in enumerate(NUMERIC_FEATURES):
+        own = [num_slice.start + i]
+        if i in indicated:
+            own.append(num_slice.start + n + indicated.index(i))
+        columns[feature] = np.array(own)
+    start = cat_slice.start
+    for feature, size in zip(CATEGORICAL_FEATURES, sizes, strict=True):
+        columns[feature] = np.arange(start, start + size)
+        start += size
+    return columns
+
+
+class TreeAblation:
+    """The reasons' ablations (``ml.reasons.Ablation``) of the calibrated churn ensemble, with less work.
+
+    1. After the preprocessing: it works column by column (impute, indicate, scale, one-hot), so a
+       customer with a group of features set to the reference values is, preprocessed, the customer's
+       preprocessed row with that group's columns taken from the preprocessed reference row. Each block
+       of customers is preprocessed once, not once per group.
+    2. Only the trees that split on a group's columns: any other tree sends the ablated row to the leaf
+       of the customer's own row. Each tree's leaf values of the block are kept from one pass, and an
+       ablated row's raw score is summed tree by tree in the model's order, re-running only the trees
+       that split on the group (a third of them, on average, at 10k customers).
+    The trees and the calibration see the same numbers, in the same order, as scikit-learn's
+    ``predict_proba`` on the ablated frames: the same probabilities to the last bit (tested). This reads
+    fitted attributes of HistGradientBoostingClassifier that are not public API (its predictors, its
+    baseline, its input check): the version is pinned in uv.lock, and the test would catch a change.
+    """
+
+    def __init__(self, classes: np.ndarray, folds: list[_Fold], ref: dict[str, object]):
+        self._classes, self._folds = classes, folds
+        reference = model_input(pd.DataFrame([{col: ref[col] for col in FEATURES}]))
+        self._reference = [fold.pre.transform(reference)[0] for fold in folds]
+        self._categories = [fold.trees._bin_mapper.make_known_categories_bitsets() for fold in folds]
+
+    def _leaves(self, k: int, matrix: np.ndarray, tree: int) -> np.ndarray:
+        """Tree ``tree`` of fold ``k``: the leaf value of each row (as the model's own predict computes it)."""
+        known_categories, category_index = self._categories[k]
+        return self._folds[k].trees._predictors[tree][0].predict(matrix, known_categories, category_index,
+                                                                 PREDICT_THREADS)
+
+    def _matrix(self, fold: _Fold, x: pd.DataFrame) -> np.ndarray:
+        return fold.trees._preprocess_X(np.asfortranarray(fold.pre.transform(x)), reset=False)
+
+    def prepare(self, part: pd.DataFrame) -> list[tuple[np.ndarray, list[np.ndarray]]]:
+        """Per fold: the block's preprocessed rows and every tree's leaf values for them."""
+        x = model_input(part)
+        prepared = []
+        for k, fold in enumerate(self._folds):
+            matrix = self._matrix(fold, x)
+            prepared.append((matrix, [self._leaves(k, matrix, t) for t in range(len(fold.split_columns))]))
+        return prepared
+
+    def ablated(self, prepared: list, rows: np.ndarray, cols: list[str]) -> list[tuple]:
+        """Per fold: (the rows' leaf values, the ablated rows, the group's columns)."""
+        out = []
+        for (matrix, leaves), reference, fold in zip(prepared, self._reference, self._folds, strict=True):
+            own = np.concatenate([fold.columns[col] for col in cols])
+            edited = matrix[rows]
+            edited[:, own] = reference[own]
+            out.append((leaves, rows, np.asfortranarray(edited), frozenset(own.tolist())))
+        return out
+
+    def predict(self, pieces: list[list[tuple]]) -> np.ndarray:
+        """The ensemble's probability of each ablated row, pieces in order (as CalibratedClassifierCV computes it)."""
+        n = sum(len(piece[0][1]) for piece in pieces)
+        mean = np.zeros((n, self._classes.shape[0]))
+        with threadpool_limits(limits=PREDICT_THREADS, user_api="openmp"):
+            for k, fold in enumerate(self._folds):
+                raw = np.zeros((n, 1), order="F")
+                raw += fold.trees._baseline_prediction
+                offset = 0
+                for piece in pieces:
+                    leaves, rows, edited, own = piece[k]
+                    part = raw[offset:offset + len(rows), 0]
+                    for tree, split in enumerate(fold.split_columns):
+                        part += self._leaves(k, edited, tree) if split & own else leaves[tree][rows]
+                    offset += len(rows)
+                mean += fold.calibration.predict_proba(raw)
+        mean /= len(self._folds)
+        return mean[:, 1]
 
 
 def baseline_scores(features: pd.DataFrame) -> pd.DataFrame:

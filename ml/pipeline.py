@@ -400,8 +400,9 @@ def churn_scores(model, features: pd.DataFrame, as_of: date, version: str,
     probability = churn.predict(model, features)
     # Only contributions above MIN_CONTRIBUTION become reasons: customers whose probability is not above it
     # cannot have one, so they are not ablated (the same reasons for a fifth less prediction work at 100k).
+    # The ablations re-run only the trees that split on the ablated group (churn.TreeAblation: the same numbers).
     contributions = group_contributions(partial(churn.predict, model), features, typical, base=probability,
-                                        only_above=MIN_CONTRIBUTION)
+                                        only_above=MIN_CONTRIBUTION, ablation=churn.tree_ablation(model))
     return pd.DataFrame({
         "customer_id": features.index.astype(str),
         "as_of_date": as_of,

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from functools import cache
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -53,9 +54,47 @@ def _at_reference(frame: pd.DataFrame, cols: list[str], ref: dict[str, object]) 
     return same
 
 
+class Ablation(Protocol):
+    """How a block of customers is ablated and scored (``group_contributions``).
+
+    ``prepare`` turns a block of feature rows into whatever ``ablated`` edits; ``ablated`` returns the
+    given rows of it with the given feature columns set to their reference values; ``predict`` scores a
+    list of such pieces as one stack, in order.
+    """
+
+    def prepare(self, part: pd.DataFrame) -> Any: ...
+
+    def ablated(self, prepared: Any, rows: np.ndarray, cols: list[str]) -> Any: ...
+
+    def predict(self, pieces: list[Any]) -> np.ndarray: ...
+
+
+class FrameAblation:
+    """Ablated copies as feature frames, scored by any ``predict(frame)``: the definition itself."""
+
+    def __init__(self, predict: Callable[[pd.DataFrame], np.ndarray], ref: dict[str, object]):
+        self._predict, self._ref = predict, ref
+
+    def prepare(self, part: pd.DataFrame) -> pd.DataFrame:
+        return part
+
+    def ablated(self, prepared: pd.DataFrame, rows: np.ndarray, cols: list[str]) -> pd.DataFrame:
+        ablated = prepared.iloc[rows].copy()
+        for col in cols:
+            ablated[col] = self._ref[col]
+        return ablated
+
+    def predict(self, pieces: list[pd.DataFrame]) -> np.ndarray:
+        stacked = pd.concat(pieces, ignore_index=True)
+        for col in CATEGORICAL_FEATURES:
+            stacked[col] = stacked[col].astype(object).where(stacked[col].notna(), None)
+        return np.asarray(self._predict(stacked))
+
+
 def group_contributions(predict: Callable[[pd.DataFrame], np.ndarray], features: pd.DataFrame,
                         typical: dict[str, object] | None = None, base: np.ndarray | None = None,
-                        block: int = ABLATION_BLOCK, only_above: float | None = None) -> pd.DataFrame:
+                        block: int = ABLATION_BLOCK, only_above: float | None = None,
+                        ablation: Callable[[dict[str, object]], Ablation] | None = None) -> pd.DataFrame:
     """Customers x groups: p(actual) - p(group set to the population's typical value).
 
     ``predict`` maps a feature frame to churn probabilities (e.g. ``partial(ml.churn.predict, model)``) and
@@ -70,31 +109,30 @@ def group_contributions(predict: Callable[[pd.DataFrame], np.ndarray], features:
     group. A probability cannot go below 0, so none of their contributions can exceed their base, hence
     none exceeds ``only_above``: for a caller that keeps only contributions above it (``top_reasons``
     with ``min_contribution``), nothing changes. At 100k customers a fifth of them are below 0.01.
+
+    ``ablation``: builds, from the reference values, a faster way to the same predictions of the ablated
+    rows (``ml.churn.preprocessed_ablation``); default ``FrameAblation`` over ``predict``.
     """
     ref = typical if typical is not None else typical_values(features)
     x = features[FEATURES]
     base = np.asarray(predict(x) if base is None else base, dtype=float)
+    ablate = ablation(ref) if ablation is not None else FrameAblation(predict, ref)
     out = np.zeros((len(x), len(FEATURE_GROUPS)))
     can_exceed = base > only_above if only_above is not None else np.ones(len(x), dtype=bool)
     for start in range(0, len(x), block):
         part = x.iloc[start:start + block]
         wanted = can_exceed[start:start + block]
-        copies, targets = [], []
+        prepared, pieces, targets = None, [], []
         for j, cols in enumerate(FEATURE_GROUPS.values()):
             changed = np.flatnonzero(~_at_reference(part, cols, ref) & wanted)
             if len(changed) == 0:
                 continue
-            ablated = part.iloc[changed].copy()
-            for col in cols:
-                ablated[col] = ref[col]
-            copies.append(ablated)
+            prepared = ablate.prepare(part) if prepared is None else prepared
+            pieces.append(ablate.ablated(prepared, changed, cols))
             targets.append((j, start + changed))
-        if not copies:
+        if not pieces:
             continue
-        stacked = pd.concat(copies, ignore_index=True)
-        for col in CATEGORICAL_FEATURES:
-            stacked[col] = stacked[col].astype(object).where(stacked[col].notna(), None)
-        p = np.asarray(predict(stacked))
+        p = ablate.predict(pieces)
         offset = 0
         for j, rows in targets:
             out[rows, j] = base[rows] - p[offset:offset + len(rows)]

@@ -16,6 +16,7 @@ import subprocess
 import sys
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +32,7 @@ from ml.config import churn_after_days, plan_cutoffs, required_history_days, ris
 from ml.data import block_count, days, load_inputs
 from ml.features import EmptyPopulationError, compute_features
 from ml.pipeline import score, score_partition, train_evaluate_promote
-from ml.reasons import SEPARATOR
+from ml.reasons import SEPARATOR, group_contributions, typical_values
 
 AS_OF = date(2025, 12, 31)
 CUSTOMERS = 2000
@@ -180,6 +181,24 @@ def test_trees_reading_columns_give_the_models_own_probabilities(full):
     for calibrated in model.calibrated_classifiers_:  # the stored model itself is left as it was
         assert not calibrated.estimator[:-1].transform(x).flags.f_contiguous
     np.testing.assert_array_equal(churn.predict(model, features), model.predict_proba(x)[:, 1])
+
+
+def test_ablations_after_the_preprocessing_equal_ablated_frames(full):
+    """The reasons' ablations on preprocessed rows, re-running only the trees a group reaches
+    (churn.tree_ablation), give the contributions of ablated feature frames through churn.predict, to the
+    last bit; and every group moves somebody's probability."""
+    model, _ = artifacts.load_churn(full["models"], full["score"]["churn_model_version"])
+    features = compute_features(full["inputs"], AS_OF + timedelta(days=1), churn_after_days())
+    typical = typical_values(features)
+    predict = partial(churn.predict, model)
+    ablation = churn.tree_ablation(model)
+    assert ablation is not None
+    frames = group_contributions(predict, features, typical, block=997)
+    preprocessed = group_contributions(predict, features, typical, block=997, ablation=ablation)
+    pd.testing.assert_frame_equal(preprocessed, frames, check_exact=True)
+    assert (frames.abs() > 0).any().all()
+    # a model of another shape (no calibrated pipelines) keeps the frame ablations
+    assert churn.tree_ablation(churn.build_pipeline()) is None
 
 
 def test_scoring_in_customer_blocks_equals_one_block(full):

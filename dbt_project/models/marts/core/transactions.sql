@@ -22,8 +22,10 @@ accounts as (
 
 known_sales as (
 
+    -- the table, not the `orders` CTE: DuckDB materializes a CTE read twice, i.e. copies all of
+    -- stg_crm__orders first (at 1M customers this query took 24 s that way, 15 s this way)
     select distinct order_id
-    from orders
+    from {{ ref('stg_crm__orders') }}
     where transaction_type = 'sale'
 
 ),

@@ -1,12 +1,9 @@
 -- Line items of the orders kept in stg_crm__orders, from the latest load of each order's items.
+-- The raw table is read directly where needed, not through an import CTE: DuckDB materializes a CTE
+-- read more than once, i.e. copies every raw row and column before any read (at 1M customers this
+-- query took 29.8 s with the CTE, 22.7 s without; the same rows).
 
 with
-
-source as (
-
-    select * from {{ source('raw', 'order_items') }}
-
-),
 
 orders as (
 
@@ -19,7 +16,7 @@ orders as (
 reloaded as (
 
     select order_id
-    from source
+    from {{ source('raw', 'order_items') }} as source
     group by order_id
     having min(_source_file) <> max(_source_file)
 
@@ -30,7 +27,7 @@ loads as (
     select
         source.*,
         1 as load_rank
-    from source
+    from {{ source('raw', 'order_items') }} as source
     where not exists (select 1 from reloaded where reloaded.order_id = source.order_id)
 
     union all
@@ -44,7 +41,7 @@ loads as (
                 partition by source.order_id
                 order by source._loaded_at desc, source._partition_date desc, source._source_file desc
             ) as load_rank
-        from source
+        from {{ source('raw', 'order_items') }} as source
         where exists (select 1 from reloaded where reloaded.order_id = source.order_id)
     ) as ranked
 

@@ -111,7 +111,7 @@ def group_contributions(predict: Callable[[pd.DataFrame], np.ndarray], features:
     with ``min_contribution``), nothing changes. At 100k customers a fifth of them are below 0.01.
 
     ``ablation``: builds, from the reference values, a faster way to the same predictions of the ablated
-    rows (``ml.churn.preprocessed_ablation``); default ``FrameAblation`` over ``predict``.
+    rows (``ml.churn.tree_ablation``); default ``FrameAblation`` over ``predict``.
     """
     ref = typical if typical is not None else typical_values(features)
     x = features[FEATURES]

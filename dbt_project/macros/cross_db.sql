@@ -123,6 +123,18 @@
 
 
 {#-
+    sum(expression) of doubles, the same whatever order the rows arrive in. A sum of doubles depends
+    on the order of its terms (in the last bits), and DuckDB's threads add them in varying order, so
+    a rerun of the same day gave a different table (and could reorder near-ties ranked by the sum).
+    Each term is rounded to a decimal with 9 places (a billionth of its unit, far below what any
+    figure here shows), the decimals are added exactly, and the exact sum is returned as a double.
+-#}
+{% macro exact_sum(expression) -%}
+    cast(sum(cast({{ expression }} as decimal(18, 9))) as {{ type_double() }})
+{%- endmacro %}
+
+
+{#-
     avg(expression) rounded to decimal(precision, scale) the way DuckDB does it: DuckDB averages in
     double precision and rounds that double half away from zero, so an average that is a tie in
     exact arithmetic (8.40 and 8.41 -> 8.405) but lies just below it in binary rounds down (8.40).
@@ -171,4 +183,14 @@
 
 {% macro spark__minutes_between(start_ts, end_ts) -%}
     (floor(unix_seconds({{ end_ts }}) / 60) - floor(unix_seconds({{ start_ts }}) / 60))
+{%- endmacro %}
+
+
+{#-
+    The mean of whole minutes, in hours (null when there are none). The minutes are added as
+    integers, exactly, so the mean is the same whatever order the rows arrive in (an avg of hours
+    as doubles is not: see exact_sum).
+-#}
+{% macro average_hours(minutes_expression) -%}
+    {{ as_fraction('sum(' ~ minutes_expression ~ ')') }} / nullif(count({{ minutes_expression }}), 0) / 60
 {%- endmacro %}

@@ -185,7 +185,7 @@
         select
             shares.customer_id,
             rules.consequent_item as category,
-            sum(shares.share * rules.lift) as score
+            {{ exact_sum('shares.share * rules.lift') }} as score
         from shares
         inner join rules
             on shares.category = rules.antecedent_item

@@ -108,9 +108,10 @@ customer_feedback as (
         feedback.created_at,
         feedback.first_response_at,
         feedback.resolved_at,
+        {{ minutes_between('feedback.created_at', 'feedback.first_response_at') }} as first_response_minutes,
+        {{ minutes_between('feedback.created_at', 'feedback.resolved_at') }} as resolution_minutes,
         {{ as_fraction(minutes_between('feedback.created_at', 'feedback.first_response_at')) }} / 60
             as first_response_hours,
-        {{ as_fraction(minutes_between('feedback.created_at', 'feedback.resolved_at')) }} / 60 as resolution_hours,
         -- still unanswered at the end of the as-of day, in hours
         {{ as_fraction(minutes_between('feedback.created_at', as_of_cutoff())) }} / 60 as open_hours
     from feedback
@@ -131,8 +132,11 @@ contacts as (
         sum(case when feedback_type = 'complaint' and status = 'open' then 1 else 0 end) as open_complaints,
         sum(case when feedback_type = 'complaint' and first_response_at is not null then 1 else 0 end)
             as responded_complaints,
-        avg(case when feedback_type = 'complaint' then first_response_hours end) as avg_first_response_hours,
-        avg(case when feedback_type = 'complaint' then resolution_hours end) as avg_resolution_hours,
+        -- averages of whole minutes, summed as integers: exact, so the same whatever the rows' order
+        {{ average_hours("case when feedback_type = 'complaint' then first_response_minutes end") }}
+            as avg_first_response_hours,
+        {{ average_hours("case when feedback_type = 'complaint' then resolution_minutes end") }}
+            as avg_resolution_hours,
         sum(
             case
                 when feedback_type <> 'complaint' then 0

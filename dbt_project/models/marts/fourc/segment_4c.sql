@@ -51,7 +51,7 @@ aggregated as (
         sum(open_complaints) as open_complaints,
         sum(responded_complaints) as responded_complaints,
         -- weighted by each customer's responded complaints: the mean over the segment's complaints
-        sum(avg_first_response_hours * responded_complaints) as first_response_hours_total,
+        {{ exact_sum('avg_first_response_hours * responded_complaints') }} as first_response_hours_total,
         sum(complaints_breaching_sla) as complaints_breaching_sla,
         avg({{ as_fraction('case when consent_email then 1 else 0 end') }}) as consent_email_share,
         avg({{ as_fraction('case when consent_sms then 1 else 0 end') }}) as consent_sms_share,

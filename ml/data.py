@@ -53,11 +53,12 @@ def among(values: pd.Series, ids: pd.Index) -> np.ndarray:
 class Inputs:
     """Everything the features read. ``None`` means the source is not available in this warehouse."""
 
-    # customer_id, order_id, t, transaction_type, status, channel, gross_amount, discount_amount,
-    # net_amount, points_earned, points_redeemed (load_inputs: order_id as an integer key shared with
-    # order_categories, the three labels as categoricals; tests may use plain strings)
+    # customer_id, t, transaction_type, status, channel, gross_amount, discount_amount, net_amount,
+    # points_earned, points_redeemed (load_inputs: the three labels as categoricals; tests may use
+    # plain strings)
     transactions: pd.DataFrame
-    # order_id, category (distinct pairs)
+    # customer_id, t (the UTC day of the sale), category: one row per completed sale and product
+    # category in it (intermediate.int_order_categories)
     order_categories: pd.DataFrame | None = None
     # customer_id, feedback_type, score, status, t_created, t_resolved, t_updated; optional
     # t_first_response, text, language (the text is classified at feature time: ml.feedback_text)
@@ -82,7 +83,7 @@ class MissingTransactionsError(RuntimeError):
 
 
 TRANSACTION_COLUMNS = {
-    "customer_id": None, "order_id": None, "ordered_at": None,
+    "customer_id": None, "ordered_at": None,
     "transaction_type": "case when net_amount < 0 then 'refund' else 'sale' end",
     "status": "'completed'", "channel": "null", "gross_amount": "null", "discount_amount": "null",
     "net_amount": None, "points_earned": "null", "points_redeemed": "null",
@@ -142,7 +143,6 @@ def load_transactions(con: duckdb.DuckDBPyConnection, block: Block | None = None
         raise MissingTransactionsError(f"marts.transactions lacks required column(s) {sorted(missing)}")
     select = [
         "customer_id",
-        _expr(cols, "order_id", "null", "varchar"),
         f"{_epoch_days('ordered_at')} as t",
         _expr(cols, "transaction_type", TRANSACTION_COLUMNS["transaction_type"], "varchar"),
         _expr(cols, "status", TRANSACTION_COLUMNS["status"], "varchar"),
@@ -153,9 +153,11 @@ def load_transactions(con: duckdb.DuckDBPyConnection, block: Block | None = None
         _expr(cols, "points_earned", "null", "double"),
         _expr(cols, "points_redeemed", "null", "double"),
     ]
+    # the order id breaks ties: the same row order, so the same float sums, on every run
+    order = "customer_id, t, order_id" if "order_id" in cols else "customer_id, t"
     return con.execute(f"select {', '.join(select)} from marts.transactions "
                        f"where customer_id is not null and ordered_at is not null and {in_block('customer_id', block)} "
-                       "order by customer_id, t, order_id").df()
+                       f"order by {order}").df()
 
 
 def _optional(con: duckdb.DuckDBPyConnection, what: str, needs: dict[str, set[str]], sql: str,
@@ -191,15 +193,15 @@ def load_inputs(con: duckdb.DuckDBPyConnection, compact: bool = True, block: Blo
     """
     transactions = load_transactions(con, block)
     accounts_map = {"intermediate.int_customer_accounts_resolved": {"account_key", "customer_id"}}
+    # dbt's baskets carry the sale's customer and day, so a block reads its own rows: joining the order
+    # lines to the block's orders scanned every order line once per block (73 s of 10 blocks at 1M)
     order_categories = _optional(
         con, "item categories",
-        {"staging.stg_crm__order_items": {"order_id", "product_id"},
-         "staging.stg_crm__products": {"product_id", "category"}},
-        "select distinct i.order_id, cast(p.category as varchar) as category "
-        "from staging.stg_crm__order_items i join staging.stg_crm__products p using (product_id) "
-        # no order by: only joins and distinct counts read it (sorting 3.3M pairs cost 2 CPU s at 100k)
-        "where p.category is not null and {block}", block,
-        f"i.order_id in (select order_id from marts.transactions where {in_block('customer_id', block)})")
+        {"intermediate.int_order_categories": {"customer_id", "order_date", "category"}},
+        f"select customer_id, {_epoch_days('cast(order_date as timestamp)')} as t, "
+        "cast(category as varchar) as category from intermediate.int_order_categories "
+        # no order by: only distinct counts read it (sorting 3.3M pairs cost 2 CPU s at 100k)
+        "where category is not null and {block}", block)
     feedback_cols = table_columns(con, "staging", "stg_crm__feedback")
     resolved = _epoch_days("f.resolved_at") if "resolved_at" in feedback_cols else "null"
     updated = _epoch_days("f.updated_at") if "updated_at" in feedback_cols else "null"
@@ -260,32 +262,21 @@ def customer_sample(inputs: Inputs, max_customers: int) -> Inputs:
     def only(frame: pd.DataFrame | None) -> pd.DataFrame | None:
         return None if frame is None else frame[among(frame["customer_id"], keep)]
 
-    transactions = only(inputs.transactions)
-    categories = inputs.order_categories
-    if categories is not None:
-        categories = categories[categories["order_id"].isin(transactions["order_id"])]
     log.info("training sample: %s of %s customers", len(keep), len(ids))
-    return Inputs(transactions=transactions, order_categories=categories, feedback=only(inputs.feedback),
+    return Inputs(transactions=only(inputs.transactions), order_categories=only(inputs.order_categories),
+                  feedback=only(inputs.feedback),
                   profiles=only(inputs.profiles), accounts=only(inputs.accounts))
 
 
 def _compact(transactions: pd.DataFrame,
              order_categories: pd.DataFrame | None) -> tuple[pd.DataFrame, pd.DataFrame | None]:
-    """Same values in less memory: every filtered copy the features make is narrower (about a third at 100k).
+    """Same values in less memory: every filtered copy the features make is narrower.
 
-    Order ids only join transactions to their categories, so both get one integer key per order id (a
-    missing id keeps a key of its own, as NaN matched NaN before; a category row of an order without
-    transactions is dropped, it matched nothing). Labels with a handful of values become categoricals.
+    Labels with a handful of values (transaction type, status, channel, product category) become
+    categoricals.
     """
-    # Arrow's hash kernels: pandas' factorize + get_indexer took 3x as long on 2M + 3.3M ids at 100k
-    orders = pa.array(transactions["order_id"], type=pa.large_string()).dictionary_encode()
-    transactions["order_id"] = orders.indices.fill_null(-1).to_numpy().astype(np.int64)
     for col in ("transaction_type", "status", "channel"):
         transactions[col] = transactions[col].astype("category")
     if order_categories is not None:
-        ids = pa.array(order_categories["order_id"], type=pa.large_string())
-        keys = pc.index_in(ids, value_set=orders.dictionary).fill_null(-1).to_numpy().astype(np.int64)
-        known = (keys >= 0) | order_categories["order_id"].isna().to_numpy()
-        categories = order_categories["category"].astype("category")[known].reset_index(drop=True)
-        order_categories = pd.DataFrame({"order_id": keys[known], "category": categories})
+        order_categories["category"] = order_categories["category"].astype("category")
     return transactions, order_categories

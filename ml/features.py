@@ -144,8 +144,11 @@ def compute_features(inputs: Inputs, cutoff: date, population_days: int) -> pd.D
     if sales_365["channel"].isna().all():
         f["channels_365"] = np.nan
     if inputs.order_categories is not None:
-        cats = sales_365[["customer_id", "order_id"]].merge(inputs.order_categories, on="order_id")
-        f["categories_365"] = cats.groupby("customer_id")["category"].nunique().reindex(ids, fill_value=0).astype(float)
+        cats = inputs.order_categories
+        # the rows are completed sales on their UTC day: a day >= c - 365 is a sale at or after c - 365
+        cats = cats[(cats["t"] >= c - 365) & (cats["t"] < c)]
+        f["categories_365"] = (cats.groupby("customer_id")["category"].nunique()
+                               .reindex(ids, fill_value=0).astype(float))
     else:
         f["categories_365"] = np.nan
 

@@ -266,29 +266,46 @@ def _topic_reason(row: Mapping[str, object]) -> str | None:
     return text
 
 
-# Customers whose feature rows are plain dicts at a time in top_reasons: one dict per row of the whole
-# population was the peak of scoring at 1M customers (4.2 GB for the step, at its very end).
-REASON_ROWS = 20_000
+class _FeatureRow(Mapping[str, object]):
+    """One customer's features, read from the columns' arrays when ``describe`` asks for them.
+
+    top_reasons built a dict of every feature per customer (``to_dict("records")``), most of its time
+    at 1M customers, for the handful of values the chosen reasons' texts read.
+    """
+
+    __slots__ = ("_columns", "_i")
+
+    def __init__(self, columns: dict[str, np.ndarray], i: int) -> None:
+        self._columns, self._i = columns, i
+
+    def __getitem__(self, name: str) -> object:
+        return self._columns[name][self._i]
+
+    def __iter__(self):
+        return iter(self._columns)
+
+    def __len__(self) -> int:
+        return len(self._columns)
 
 
 def top_reasons(contributions: pd.DataFrame, features: pd.DataFrame,
                 max_reasons: int = MAX_REASONS, min_contribution: float = MIN_CONTRIBUTION,
-                typical: dict[str, object] | None = None, block: int = REASON_ROWS) -> pd.Series:
+                typical: dict[str, object] | None = None) -> pd.Series:
     """Per customer, up to ``max_reasons`` reason texts (largest upward contribution first), joined by ' | '."""
     typical = typical if typical is not None else typical_values(features)
     groups = np.array(contributions.columns)
     values = contributions.to_numpy()
     order = np.argsort(-values, axis=1, kind="stable")
+    columns = {name: features[name].to_numpy() for name in features.columns}
     out = []
-    for start in range(0, len(features), block):
-        # plain dicts: iterrows built one Series per customer (12 s of 45 at 100k customers)
-        for i, row in enumerate(features.iloc[start:start + block].to_dict("records"), start=start):
-            texts = []
-            for j in order[i]:
-                if values[i, j] <= min_contribution or len(texts) == max_reasons:
-                    break
-                text = describe(groups[j], row, typical)
-                if text:
-                    texts.append(text)
-            out.append(SEPARATOR.join(texts) if texts else NO_REASON)
+    for i in range(len(features)):
+        row = _FeatureRow(columns, i)
+        texts = []
+        for j in order[i]:
+            if values[i, j] <= min_contribution or len(texts) == max_reasons:
+                break
+            text = describe(groups[j], row, typical)
+            if text:
+                texts.append(text)
+        out.append(SEPARATOR.join(texts) if texts else NO_REASON)
     return pd.Series(out, index=features.index, name="top_reasons")

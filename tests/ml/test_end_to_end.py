@@ -269,12 +269,33 @@ def test_features_on_real_data_ignore_everything_after_the_cutoff(full):
 
 
 def test_compact_inputs_give_the_features_of_the_text_columns(full):
-    """Integer order keys and categorical labels (ml.data._compact) change no feature, at several cutoffs."""
+    """Categorical labels (ml.data._compact) change no feature, at several cutoffs."""
     compact, text = full["inputs"], full["inputs_text"]
-    assert compact.transactions["order_id"].dtype.kind == "i" and text.transactions["order_id"].dtype.kind != "i"
+    assert isinstance(compact.transactions["channel"].dtype, pd.CategoricalDtype)
+    assert isinstance(compact.order_categories["category"].dtype, pd.CategoricalDtype)
+    assert not isinstance(text.order_categories["category"].dtype, pd.CategoricalDtype)
     for cutoff in (AS_OF + timedelta(days=1), AS_OF - timedelta(days=120)):
         pd.testing.assert_frame_equal(compute_features(compact, cutoff, churn_after_days()),
                                       compute_features(text, cutoff, churn_after_days()), check_exact=True)
+
+
+def test_category_breadth_is_a_recount_of_the_order_lines(full):
+    """categories_365 (read from dbt's baskets by customer and day) equals a count over the raw-ish
+    order lines of each customer's completed sales in the 365 days before the cutoff."""
+    for cutoff in (AS_OF + timedelta(days=1), AS_OF - timedelta(days=120)):
+        features = compute_features(full["inputs"], cutoff, churn_after_days())
+        with connect(get_settings(), full["path"], read_only=True) as con:
+            recount = con.execute("""
+                select t.customer_id, count(distinct p.category) as categories
+                from marts.transactions t
+                join staging.stg_crm__order_items i using (order_id)
+                join staging.stg_crm__products p using (product_id)
+                where t.transaction_type = 'sale' and t.status = 'completed' and p.category is not null
+                  and t.ordered_at >= ?::timestamptz - interval 365 day and t.ordered_at < ?::timestamptz
+                group by 1""", [f"{cutoff}T00:00:00Z", f"{cutoff}T00:00:00Z"]).df().set_index("customer_id")
+        expected = recount["categories"].reindex(features.index, fill_value=0).astype(float)
+        assert (expected > 1).sum() > 100  # the check sees customers with several categories
+        pd.testing.assert_series_equal(features["categories_365"], expected, check_names=False)
 
 
 def test_a_bare_transaction_log_trains_and_scores(bare):

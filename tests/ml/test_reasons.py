@@ -126,15 +126,17 @@ def test_customers_who_cannot_have_a_reason_are_not_ablated_and_get_the_same_rea
                                    top_reasons(full, f, min_contribution=threshold, typical=typical))
 
 
-def test_reasons_in_row_blocks_equal_one_block():
+def test_reasons_are_the_texts_of_each_customers_feature_row():
+    """top_reasons reads values lazily from the columns: the texts are describe()'s on the row itself."""
     f = _features()
     contrib = pd.DataFrame(0.0, index=f.index, columns=list(FEATURE_GROUPS))
     contrib.loc["LATE", ["recency", "trend"]] = [0.3, 0.2]
     contrib.loc["UPSET", "complaints"] = 0.2
-    whole = top_reasons(contrib, f, block=len(f))
-    assert whole["LATE"] != NO_REASON and whole["UPSET"] != NO_REASON and whole["STEADY"] == NO_REASON
-    for block in (1, 2):
-        pd.testing.assert_series_equal(top_reasons(contrib, f, block=block), whole)
+    typical = typical_values(f)
+    got = top_reasons(contrib, f, typical=typical)
+    assert got["LATE"] == SEPARATOR.join([describe("recency", f.loc["LATE"], typical),
+                                          describe("trend", f.loc["LATE"], typical)])
+    assert got["UPSET"] == describe("complaints", f.loc["UPSET"], typical) and got["STEADY"] == NO_REASON
 
 
 def test_at_most_three_reasons_largest_first():

@@ -2,7 +2,7 @@
 
 with
 
-transactions as (
+transactions as {{ not_materialized() }} (
 
     select * from {{ ref('transactions') }}
 
@@ -20,7 +20,7 @@ products as (
 
 ),
 
-completed_sales as (
+completed_sales as {{ not_materialized() }} (
 
     select * from transactions
     where transaction_type = 'sale' and status = 'completed'

@@ -15,7 +15,7 @@ segments as (
 
 ),
 
-transactions as (
+transactions as {{ not_materialized() }} (
 
     select * from {{ ref('transactions') }}
 
@@ -51,7 +51,7 @@ consents as (
 
 ),
 
-completed as (
+completed as {{ not_materialized() }} (
 
     select * from transactions
     where status = 'completed'

@@ -243,8 +243,10 @@ PATH_MODELS = (
     ("staging.stg_crm__order_items", "staging/crm/stg_crm__order_items.sql"),
     ("marts.transactions", "marts/core/transactions.sql"),
 )
-# The marts step itself: the RFM segments and the lifecycle stages, from marts.transactions.
+# The marts step itself: the RFM segments and the lifecycle stages, from marts.transactions (both start
+# from the customers' activity spans, built first).
 MART_MODELS = (
+    ("intermediate.int_customer_activity_spans", "intermediate/activity/int_customer_activity_spans.sql"),
     ("intermediate.int_customer_rfm", "intermediate/segmentation/int_customer_rfm.sql"),
     ("intermediate.int_customer_lifecycle_snapshots", "intermediate/lifecycle/int_customer_lifecycle_snapshots.sql"),
 )

@@ -32,9 +32,9 @@
     build of customer_lifecycle_history for its backfill month ends and the as-of date. Rules and
     their order: the header of int_customer_lifecycle_snapshots.sql.
 
-    One query per day (lifecycle_stages_on), joined by union all. A day's query groups each
-    customer's sales once (sale_spans); one query for several days would first join every sale with
-    each day. At 1M customers the history's 13 first-build days take 11 s this way, 30 s as one such
+    One query per day (lifecycle_stages_on), joined by union all. A day's query starts from each
+    customer's spans (customer_activity_spans; on the as-of date the table int_customer_activity_spans);
+    one query for several days would first join every sale with each day. At 1M customers the history's 13 first-build days take 11 s this way, 30 s as one such
     query, and took 6 s with the former sort of every sale, which made the daily model 1 s slower
     (benchmarks/findings.md).
 -#}
@@ -62,24 +62,6 @@
 
     ),
 
-    transactions as (
-
-        select * from {{ ref('transactions') }}
-
-    ),
-
-    -- completed sales up to the end of the day
-    sales as (
-
-        select
-            customer_id,
-            order_date
-        from transactions
-        where transaction_type = 'sale' and status = 'completed'
-            and order_date <= {{ day }}
-
-    ),
-
     customer_starts as (
 
         select
@@ -90,29 +72,32 @@
 
     ),
 
-    -- Each customer's sales per span of churn_after_days + 1 days (day number / span length), in one
-    -- pass over the sales that also counts the sales in the loyal window.
-    --
-    -- The spans find comebacks without sorting every sale: two sales in one span are at most
-    -- churn_after_days apart, so a comeback (a sale more than churn_after_days after the previous
-    -- one) is always the first sale of its span, and its previous sale is the last sale of the
-    -- customer's previous span with a sale. The window below orders a customer's few spans (about
-    -- 2.5 in a year at 1M customers) instead of all their sales.
+    -- Each customer's spans with a completed sale by the end of the day (macro customer_activity_spans:
+    -- spans of churn_after_days + 1 days). A comeback (a sale more than churn_after_days after the
+    -- previous one) is always the first sale of its span, and its previous sale is the last sale of
+    -- the customer's previous span with a sale, so the window below orders a customer's few spans
+    -- (about 2.5 in a year at 1M customers) instead of all their sales. The as-of day reads the table
+    -- the run built (which int_customer_rfm reads too); other days compute their spans here.
+    activity_spans as (
+
+        {% if snapshot_date == as_of_date() -%}
+        select * from {{ ref('int_customer_activity_spans') }}
+        {%- else -%}
+        {{ customer_activity_spans(snapshot_date) | indent(8) }}
+        {%- endif %}
+
+    ),
+
     sale_spans as (
 
         select
             customer_id,
-            floor({{ day_number('order_date') }} / {{ var('churn_after_days') | int + 1 }}.0) as span_number,
-            min(order_date) as first_order_date,
-            max(order_date) as last_order_date,
-            sum(
-                case
-                    when order_date >= {{ add_days(day, 1 - var('lifecycle_loyal_window_days') | int) }} then 1
-                    else 0
-                end
-            ) as orders_in_loyal_window
-        from sales
-        group by 1, 2
+            span_number,
+            first_sale_date as first_order_date,
+            last_sale_date as last_order_date,
+            sales_in_loyal_window as orders_in_loyal_window
+        from activity_spans
+        where sales > 0
 
     ),
 

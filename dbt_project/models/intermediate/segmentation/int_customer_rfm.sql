@@ -4,13 +4,11 @@
 -- that equal values always get the same score (ntile would split ties arbitrarily). 5 is best:
 -- the most recent, the most orders, the most revenue.
 
-{%- set window_start = as_of_date_plus(1 - var('rfm_window_days') | int) %}
-
 with
 
-transactions as (
+activity_spans as (
 
-    select * from {{ ref('transactions') }}
+    select * from {{ ref('int_customer_activity_spans') }}
 
 ),
 
@@ -20,34 +18,19 @@ rfm_segments as (
 
 ),
 
-completed as (
-
-    select * from transactions
-    where status = 'completed'
-
-),
-
+-- The per-span sums add up to the customer's: frequency and monetary look back rfm_window_days days,
+-- the as-of day included (int_customer_activity_spans); refunds in the window count against monetary.
 buyer_metrics as (
 
     select
         customer_id,
-        max(case when transaction_type = 'sale' then order_date end) as last_order_date,
-        sum(case when transaction_type = 'sale' then 1 else 0 end) as lifetime_orders,
-        -- frequency and monetary look back rfm_window_days days, the as-of day included
-        sum(
-            case
-                when transaction_type = 'sale' and order_date >= cast('{{ window_start }}' as date) then 1
-                else 0
-            end
-        ) as frequency,
-        -- net revenue: refunds (negative) in the window count against it
-        cast(
-            sum(case when order_date >= cast('{{ window_start }}' as date) then net_amount else 0 end)
-            as decimal(18, 2)
-        ) as monetary
-    from completed
+        max(last_sale_date) as last_order_date,
+        sum(sales) as lifetime_orders,
+        sum(sales_in_rfm_window) as frequency,
+        cast(sum(net_amount_in_rfm_window) as decimal(18, 2)) as monetary
+    from activity_spans
     group by customer_id
-    having sum(case when transaction_type = 'sale' then 1 else 0 end) > 0
+    having sum(sales) > 0
 
 ),
 

@@ -56,19 +56,19 @@
     {%- set day = "cast('" ~ snapshot_date ~ "' as date)" -%}
     with
 
-    accounts as (
+    customers as (
 
-        select * from {{ ref('int_customer_accounts_resolved') }}
+        select * from {{ ref('int_customer_profiles') }}
 
     ),
 
+    -- every resolved customer (one row each) and the day of their first account
     customer_starts as (
 
         select
-            accounts.customer_id,
-            min({{ utc_date('accounts.first_seen_at') }}) as first_seen_date
-        from accounts
-        group by accounts.customer_id
+            customers.customer_id,
+            {{ utc_date('customers.first_seen_at') }} as first_seen_date
+        from customers
 
     ),
 

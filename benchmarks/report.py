@@ -86,9 +86,10 @@ def markdown(results: list[dict]) -> str:
              "above 2 (the machine's cores), other jobs shared the machine and wall times overstate the pipeline's "
              "own cost; CPU seconds are much less disturbed. `CPU steal %` (full / incremental run) is the share of "
              "the machine's CPU time the hypervisor gave to other guests during the run: the same code runs slower "
-             "when it is high. `marts s` is the RFM + lifecycle SQL from "
-             "`marts.transactions`, the input the floor, pandas and polars start from too; `path s` is the "
-             "pipeline's SQL from the raw loads to `marts.transactions` (staging dedupe, account join).", ""]
+             "when it is high. `marts s` is the RFM + lifecycle SQL (with the customer activity spans both "
+             "start from) from `marts.transactions`, the input the floor, pandas and polars start from too; "
+             "`path s` is the pipeline's SQL from the raw loads to `marts.transactions` (staging dedupe, "
+             "account join).", ""]
     lines += ["| customers | transactions | generate s | full run s | train s | incremental s | peak RSS MB "
               "| floor s | marts s | path s | pandas s | polars s | DuckDB limit | load avg (1 min) | CPU steal % "
               "| complete |",

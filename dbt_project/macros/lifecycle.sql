@@ -34,9 +34,9 @@
 
     One query per day (lifecycle_stages_on), joined by union all. A day's query starts from each
     customer's spans (customer_activity_spans; on the as-of date the table int_customer_activity_spans);
-    one query for several days would first join every sale with each day. At 1M customers the history's 13 first-build days take 11 s this way, 30 s as one such
-    query, and took 6 s with the former sort of every sale, which made the daily model 1 s slower
-    (benchmarks/findings.md).
+    one query for several days would first join every sale with each day. At 1M customers the
+    history's 13 first-build days take 11-12 s this way, 30 s as one such query, and took 6 s with
+    the former sort of every sale, which made the daily model 1 s slower (benchmarks/findings.md).
 -#}
 {% macro lifecycle_stages(snapshot_dates) -%}
     {%- for snapshot_date in snapshot_dates %}

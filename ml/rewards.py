@@ -28,11 +28,13 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import numpy as np
 import pandas as pd
 import yaml
 
 from loyalist.contracts import CONSENT_CHANNELS
 from ml import store
+from ml.data import among
 from ml.partitions import in_partition
 
 log = logging.getLogger(__name__)
@@ -229,7 +231,7 @@ def points_nudge(con: duckdb.DuckDBPyConnection, customers: pd.DataFrame, rule: 
         "select customer_id, points_balance, last_activity_date, points_expire_on from marts.loyalty_balances "
         "where points_balance >= ? and (last_activity_date <= ? or points_expire_on <= ?) order by customer_id",
         [p["min_points_balance"], inactive_since, expiring_by]).df()
-    hit = hit[hit["customer_id"].isin(customers["customer_id"])]
+    hit = hit[among(hit["customer_id"], pd.Index(customers["customer_id"]))]
     reasons, offers = [], []
     for r in hit.itertuples():
         expire_on = None if pd.isna(r.points_expire_on) else pd.Timestamp(r.points_expire_on).date()
@@ -251,7 +253,7 @@ def tier_upgrade(con: duckdb.DuckDBPyConnection, customers: pd.DataFrame, rule: 
         "where event_type = 'upgrade' and event_date > ? and event_date <= ? "
         "qualify row_number() over (partition by customer_id order by event_date desc) = 1 order by customer_id",
         [since, as_of]).df()
-    hit = hit[hit["customer_id"].isin(customers["customer_id"])]
+    hit = hit[among(hit["customer_id"], pd.Index(customers["customer_id"]))]
     reasons = [f"upgraded from {r.from_tier} to {r.to_tier} on {pd.Timestamp(r.event_date).date()}"
                for r in hit.itertuples()]
     offers = [rule.offer.format(to_tier=r.to_tier, from_tier=r.from_tier) for r in hit.itertuples()]
@@ -299,9 +301,16 @@ def consent_filter(candidates: pd.DataFrame, customers: pd.DataFrame) -> pd.Data
     """Keep only rows whose customer consented to the row's channel (no consent / unknown customer -> dropped)."""
     if candidates.empty:
         return candidates
-    consent = customers.set_index("customer_id")
-    ok = [bool(consent.at[c, f"consent_{ch}"]) if c in consent.index else False
-          for c, ch in zip(candidates["customer_id"], candidates["channel"], strict=True)]
+    # Each row's customer's consent columns (left join: keeps the rows' order), then per channel the one
+    # column that decides; vectorised, as at 1M customers this looks up about 750k rows.
+    channels = candidates["channel"].to_numpy()
+    columns = ["customer_id", *(f"consent_{channel}" for channel in pd.unique(channels))]
+    consents = candidates[["customer_id"]].merge(customers[columns], on="customer_id", how="left",
+                                                 validate="many_to_one")
+    ok = np.zeros(len(candidates), dtype=bool)
+    for channel in pd.unique(channels):
+        rows = channels == channel
+        ok[rows] = consents.loc[rows, f"consent_{channel}"].fillna(False).to_numpy(dtype=bool)
     return candidates[ok]
 
 

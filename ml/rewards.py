@@ -304,11 +304,12 @@ def consent_filter(candidates: pd.DataFrame, customers: pd.DataFrame) -> pd.Data
     # Each row's customer's consent columns (left join: keeps the rows' order), then per channel the one
     # column that decides; vectorised, as at 1M customers this looks up about 750k rows.
     channels = candidates["channel"].to_numpy()
-    columns = ["customer_id", *(f"consent_{channel}" for channel in pd.unique(channels))]
+    present = pd.unique(channels)
+    columns = ["customer_id", *(f"consent_{channel}" for channel in present)]
     consents = candidates[["customer_id"]].merge(customers[columns], on="customer_id", how="left",
                                                  validate="many_to_one")
     ok = np.zeros(len(candidates), dtype=bool)
-    for channel in pd.unique(channels):
+    for channel in present:
         rows = channels == channel
         ok[rows] = consents.loc[rows, f"consent_{channel}"].fillna(False).to_numpy(dtype=bool)
     return candidates[ok]

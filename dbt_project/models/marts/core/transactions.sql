@@ -20,13 +20,20 @@ accounts as (
 
 ),
 
-known_sales as (
+-- Refunds whose sale we never saw. Joining every order to every sale id instead (a distinct of 19M
+-- ids, then a join on them) took 4 s more of this model's 18 s at 1M customers; the same rows. The
+-- tables, not the `orders` CTE: DuckDB materializes a CTE read twice, i.e. copies all of stg_crm__orders.
+unknown_refunds as (
 
-    -- the table, not the `orders` CTE: DuckDB materializes a CTE read twice, i.e. copies all of
-    -- stg_crm__orders first (at 1M customers this query took 24 s that way, 15 s this way)
-    select distinct order_id
-    from {{ ref('stg_crm__orders') }}
-    where transaction_type = 'sale'
+    select refunds.order_id
+    from {{ ref('stg_crm__orders') }} as refunds
+    where refunds.transaction_type = 'refund'
+        and not exists (
+            select 1
+            from {{ ref('stg_crm__orders') }} as sales
+            where sales.order_id = refunds.original_order_id
+                and sales.transaction_type = 'sale'
+        )
 
 ),
 
@@ -65,15 +72,15 @@ final as (
         cast(coalesce(order_item_totals.item_count, 0) as integer) as item_count,
         -- A refund whose sale we never saw (lost feed, sale before our history): the money still
         -- moved, so it stays, flagged for whoever reconciles.
-        (orders.transaction_type = 'refund' and known_sales.order_id is null) as refund_of_unknown_order
+        (unknown_refunds.order_id is not null) as refund_of_unknown_order
     from orders
     -- left join on purpose: a missing account must fail the not_null test, not drop the order
     left join accounts
         on orders.account_key = accounts.account_key
     left join order_item_totals
         on orders.order_id = order_item_totals.order_id
-    left join known_sales
-        on orders.original_order_id = known_sales.order_id
+    left join unknown_refunds
+        on orders.order_id = unknown_refunds.order_id
 
 )
 

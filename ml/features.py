@@ -80,6 +80,13 @@ def compute_features(inputs: Inputs, cutoff: date, population_days: int) -> pd.D
     Columns FEATURES. Raises EmptyPopulationError when nobody bought in the ``population_days``
     before the cutoff.
     """
+    coded = inputs.coded  # the same features, grouped by integer codes instead of the text ids
+    f = _features(coded.inputs, cutoff, population_days)
+    f.index = coded.ids(f.index)
+    return f
+
+
+def _features(inputs: Inputs, cutoff: date, population_days: int) -> pd.DataFrame:
     ids = population(inputs, cutoff, population_days)
     if ids.empty:
         raise EmptyPopulationError(

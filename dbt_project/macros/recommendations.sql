@@ -30,21 +30,29 @@
 
 
 {#- The distinct (completed sale, item) rows of the window (window_days none: all before the cutoff), from
-    transactions, order lines and products. -#}
+    transactions, order lines and products. The distinct runs on (order, item) before the sale's
+    customer and day join in (they follow from the order): at 1M customers the whole history's
+    category lines took 8.4 s instead of 11.7 s with the distinct over all four columns; the same
+    rows, and no slower for a window of product lines. -#}
 {% macro recs_basket_lines(cutoff, window_days, item) -%}
-    select distinct
+    select
         transactions.order_id,
         transactions.customer_id,
         transactions.order_date,
-        {{ item }} as item
-    from {{ ref('transactions') }} as transactions
-    inner join {{ ref('stg_crm__order_items') }} as order_items
-        on transactions.order_id = order_items.order_id
-    inner join {{ ref('stg_crm__products') }} as products
-        on order_items.product_id = products.product_id
+        lines.item
+    from (
+        select distinct
+            order_items.order_id,
+            {{ item }} as item
+        from {{ ref('stg_crm__order_items') }} as order_items
+        inner join {{ ref('stg_crm__products') }} as products
+            on order_items.product_id = products.product_id
+        where {{ item }} is not null
+    ) as lines
+    inner join {{ ref('transactions') }} as transactions
+        on lines.order_id = transactions.order_id
     where transactions.transaction_type = 'sale'
         and transactions.status = 'completed'
-        and {{ item }} is not null
         and transactions.order_date <= cast('{{ cutoff }}' as date)
         {%- if window_days is not none %}
         and transactions.order_date > {{ add_days("cast('" ~ cutoff ~ "' as date)", -(window_days | int)) }}

@@ -79,19 +79,11 @@ carried_in as (
 
 completed as (
 
-    -- completed sales and refunds; each refund also sees its sale's points and amount (window over
-    -- the sale's order id instead of a self-join)
+    -- completed sales and refunds
     select
         *,
         source_system || ':' || source_customer_id as account_key,
-        max(case when transaction_type = 'sale' then points_earned end)
-            over (partition by coalesce(original_order_id, order_id)) as sale_points_earned,
-        max(case when transaction_type = 'sale' then net_amount end)
-            over (partition by coalesce(original_order_id, order_id)) as sale_net_amount,
-        max(case when transaction_type = 'sale' then customer_id end)
-            over (partition by coalesce(original_order_id, order_id)) as sale_customer_id,
-        max(case when transaction_type = 'sale' then source_system || ':' || source_customer_id end)
-            over (partition by coalesce(original_order_id, order_id)) as sale_account_key
+        coalesce(original_order_id, order_id) as order_group
     from transactions
     where status = 'completed'
     {%- if is_incremental() %}
@@ -110,6 +102,24 @@ completed as (
                 )
         )
     {%- endif %}
+
+),
+
+-- The sale of each refund's order group: its points and amount, its customer and account. Grouped
+-- for the refunds' groups only: the windows over every completed row's group this replaces took 11 of
+-- the incremental run's 15 s at 1M customers (a sort of 5.4M order ids).
+refunded_sales as (
+
+    select
+        order_group,
+        max(points_earned) as sale_points_earned,
+        max(net_amount) as sale_net_amount,
+        max(customer_id) as sale_customer_id,
+        max(account_key) as sale_account_key
+    from completed
+    where transaction_type = 'sale'
+        and order_group in (select order_group from completed where transaction_type = 'refund')
+    group by order_group
 
 ),
 
@@ -158,7 +168,10 @@ order_events as (
             cast(round({{ refund_share_of_points }}, 0) as integer)
         ) as points
     from completed
-    where transaction_type = 'refund'
+    -- inner join: a refund without its sale has no points to take back (sale_points_earned > 0)
+    inner join refunded_sales
+        on completed.order_group = refunded_sales.order_group
+    where completed.transaction_type = 'refund'
         and sale_points_earned > 0
         and sale_net_amount > 0
         and round({{ refund_share_of_points }}, 0) > 0

@@ -75,11 +75,32 @@ def test_scores_replace_their_date_only_and_a_failed_write_keeps_the_old_rows():
     store.replace_slice(con, "churn_scores", _scores(d1, 4, 0.3), "as_of_date = ?", [d1])  # rerun of d1
     counts = dict(con.execute("select as_of_date, count(*) from ml.churn_scores group by 1").fetchall())
     assert counts == {d1: 4, d2: 2}
-    broken = pd.concat([_scores(d1, 2, 0.9), _scores(d1, 1, 0.9)])  # duplicate key: the insert fails
-    with pytest.raises(duckdb.ConstraintException):
+    broken = pd.concat([_scores(d1, 2, 0.9), _scores(d1, 1, 0.9)])  # duplicate key: the write is refused
+    with pytest.raises(store.KeyViolationError, match="repeat the key"):
         store.replace_slice(con, "churn_scores", broken, "as_of_date = ?", [d1])
+    stray = pd.concat([_scores(d1, 2, 0.9), _scores(d2, 1, 0.9)])  # a d2 row would survive beside d2's own
+    with pytest.raises(store.KeyViolationError, match="outside the slice"):
+        store.replace_slice(con, "churn_scores", stray, "as_of_date = ?", [d1])
     assert con.execute("select count(*), max(churn_probability) from ml.churn_scores where as_of_date = ?",
                        [d1]).fetchone() == (4, 0.3)
+    assert con.execute("select count(*) from ml.churn_scores where as_of_date = ?", [d2]).fetchone() == (2,)
+
+
+def test_a_table_made_with_a_primary_key_is_rebuilt_without_it_and_keeps_its_rows():
+    # what ensure_tables made before the keys were checked by the writes instead
+    con = duckdb.connect()
+    con.execute("create schema ml")
+    con.execute(f"create table ml.churn_scores ({store.TABLES['churn_scores']}, primary key (customer_id, as_of_date))")
+    d1 = date(2025, 1, 1)
+    con.register("old_rows", _scores(d1, 3, 0.1))
+    con.execute("insert into ml.churn_scores select * from old_rows")
+    store.replace_slice(con, "churn_scores", _scores(date(2025, 1, 2), 2, 0.2), "as_of_date = ?", [date(2025, 1, 2)])
+    assert con.execute("select count(*) from duckdb_constraints() where table_name = 'churn_scores' "
+                       "and constraint_type = 'PRIMARY KEY'").fetchone() == (0,)
+    assert con.execute("select as_of_date, count(*), max(churn_probability) from ml.churn_scores "
+                       "group by 1 order by 1").fetchall() == [(d1, 3, 0.1), (date(2025, 1, 2), 2, 0.2)]
+    columns = con.execute("pragma table_info('ml.churn_scores')").fetchall()
+    assert [c[1] for c in columns] == store.column_names("churn_scores")
 
 
 class Foreign:  # stands for any type a tampered artifact could smuggle in

@@ -107,7 +107,7 @@ completed as (
 
 -- The sale of each refund's order group: its points and amount, its customer and account. Grouped
 -- for the refunds' groups only: the windows over every completed row's group this replaces took 11 of
--- the incremental run's 15 s at 1M customers (a sort of 5.4M order ids).
+-- the incremental query's 15 s at 1M customers (over 5.4M rows, partitioned by order id).
 refunded_sales as (
 
     select

@@ -84,6 +84,11 @@ def test_scores_replace_their_date_only_and_a_failed_write_keeps_the_old_rows():
     assert con.execute("select count(*), max(churn_probability) from ml.churn_scores where as_of_date = ?",
                        [d1]).fetchone() == (4, 0.3)
     assert con.execute("select count(*) from ml.churn_scores where as_of_date = ?", [d2]).fetchone() == (2,)
+    unscored = _scores(d1, 2, 0.9).assign(churn_probability=None)  # the insert fails after the delete
+    with pytest.raises(duckdb.ConstraintException):
+        store.replace_slice(con, "churn_scores", unscored, "as_of_date = ?", [d1])
+    assert con.execute("select count(*), max(churn_probability) from ml.churn_scores where as_of_date = ?",
+                       [d1]).fetchone() == (4, 0.3)
 
 
 def test_a_table_made_with_a_primary_key_is_rebuilt_without_it_and_keeps_its_rows():

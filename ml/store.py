@@ -7,7 +7,7 @@ failure leaves the previous rows.
 Each table's key (``KEYS``) is checked by the writes here, not declared as a PRIMARY KEY: DuckDB keeps
 a primary key's index in memory and checks it on every insert, so the daily score tables' writes grew
 with their history (a day of 594k churn scores at 1M customers: 1.5 s into 1 day of rows, 2.2 s into
-60 days, the writer's memory up by about 25 MB a day; rewriting a day in place, as a rerun does,
+60 days, the writer's memory up by about 26 MB a day; rewriting a day in place, as a rerun does,
 11.9 s) instead of taking 0.4-0.5 s at any size.
 """
 

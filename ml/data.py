@@ -177,6 +177,19 @@ def last_transaction_day(con: duckdb.DuckDBPyConnection) -> date | None:
     return None if value is None else date.fromordinal(EPOCH.toordinal() + int(np.floor(value.timestamp() / 86400)))
 
 
+def frame(con: duckdb.DuckDBPyConnection, sql: str) -> pd.DataFrame:
+    """The result of ``sql`` as a pandas frame, by way of Arrow.
+
+    DuckDB's ``.df()`` builds text columns value by value; through Arrow they arrive whole. The five reads
+    of one scoring block of the 1M-customer sample took 4.1 s with ``.df()`` and 2.5 s this way, the same
+    frames; the score step of that sample, 132-135 s and 105-115 s.
+    Text columns are pandas' Arrow-backed strings either way; this way also when a column holds no
+    value at all (an empty result, or only missing values), where ``.df()`` gives object columns.
+    """
+    # one chunk per column, as .df() gives: pandas' operations on many-chunk text columns cost more
+    return con.sql(sql).to_arrow_table().combine_chunks().to_pandas()
+
+
 def load_transactions(con: duckdb.DuckDBPyConnection, block: Block | None = None) -> pd.DataFrame:
     cols = table_columns(con, "marts", "transactions")
     if not cols:
@@ -198,9 +211,9 @@ def load_transactions(con: duckdb.DuckDBPyConnection, block: Block | None = None
     ]
     # the order id breaks ties: the same row order, so the same float sums, on every run
     order = "customer_id, t, order_id" if "order_id" in cols else "customer_id, t"
-    return con.execute(f"select {', '.join(select)} from marts.transactions "
-                       f"where customer_id is not null and ordered_at is not null and {in_block('customer_id', block)} "
-                       f"order by {order}").df()
+    return frame(con, f"select {', '.join(select)} from marts.transactions "
+                      f"where customer_id is not null and ordered_at is not null and {in_block('customer_id', block)} "
+                      f"order by {order}")
 
 
 def _optional(con: duckdb.DuckDBPyConnection, what: str, needs: dict[str, set[str]], sql: str,
@@ -220,13 +233,13 @@ def _optional(con: duckdb.DuckDBPyConnection, what: str, needs: dict[str, set[st
                      sorted(columns - have) if have else "the table")
             return None
     condition = "true" if block is None else block_condition or in_block("customer_id", block)
-    frame = con.execute(sql.format(block=condition)).df()
-    if frame.empty:
+    rows = frame(con, sql.format(block=condition))
+    if rows.empty:
         if block is not None and con.execute(f"select exists ({sql.format(block='true')})").fetchone()[0]:
-            return frame
+            return rows
         log.info("%s: no rows: those features will be NaN", what)
         return None
-    return frame
+    return rows
 
 
 def load_inputs(con: duckdb.DuckDBPyConnection, compact: bool = True, block: Block | None = None) -> Inputs:

@@ -177,7 +177,7 @@ def last_transaction_day(con: duckdb.DuckDBPyConnection) -> date | None:
     return None if value is None else date.fromordinal(EPOCH.toordinal() + int(np.floor(value.timestamp() / 86400)))
 
 
-def frame(con: duckdb.DuckDBPyConnection, sql: str) -> pd.DataFrame:
+def read_frame(con: duckdb.DuckDBPyConnection, sql: str) -> pd.DataFrame:
     """The result of ``sql`` as a pandas frame, by way of Arrow.
 
     DuckDB's ``.df()`` builds text columns value by value; through Arrow they arrive whole. The five reads
@@ -211,9 +211,9 @@ def load_transactions(con: duckdb.DuckDBPyConnection, block: Block | None = None
     ]
     # the order id breaks ties: the same row order, so the same float sums, on every run
     order = "customer_id, t, order_id" if "order_id" in cols else "customer_id, t"
-    return frame(con, f"select {', '.join(select)} from marts.transactions "
-                      f"where customer_id is not null and ordered_at is not null and {in_block('customer_id', block)} "
-                      f"order by {order}")
+    return read_frame(con, f"select {', '.join(select)} from marts.transactions "
+                           f"where customer_id is not null and ordered_at is not null "
+                           f"and {in_block('customer_id', block)} order by {order}")
 
 
 def _optional(con: duckdb.DuckDBPyConnection, what: str, needs: dict[str, set[str]], sql: str,
@@ -233,7 +233,7 @@ def _optional(con: duckdb.DuckDBPyConnection, what: str, needs: dict[str, set[st
                      sorted(columns - have) if have else "the table")
             return None
     condition = "true" if block is None else block_condition or in_block("customer_id", block)
-    rows = frame(con, sql.format(block=condition))
+    rows = read_frame(con, sql.format(block=condition))
     if rows.empty:
         if block is not None and con.execute(f"select exists ({sql.format(block='true')})").fetchone()[0]:
             return rows

@@ -236,27 +236,51 @@ def compiled_sql(data_dir: Path, model_path: str) -> str:
     return (data_dir / "dbt" / "target" / "compiled" / "loyalist" / "models" / model_path).read_text()
 
 
-# The models between the raw loads and the marts' input (marts.transactions), in build order: measured as
-# ``marts_path_s``, context for the marts step (the references start from marts.transactions too).
+# The models between the raw loads and the marts' input (marts.transactions), in build order, each with the
+# kind of relation dbt makes of it: measured as ``marts_path_s``, context for the marts step (the references
+# start from marts.transactions too). The base models are incremental in the daily run; here they are
+# timed as a full build from the raw loads (compiled with --full-refresh, ``compile_reference_models``).
 PATH_MODELS = (
-    ("staging.stg_crm__orders", "staging/crm/stg_crm__orders.sql"),
-    ("staging.stg_crm__order_items", "staging/crm/stg_crm__order_items.sql"),
-    ("marts.transactions", "marts/core/transactions.sql"),
+    ("staging.base_crm__orders", "staging/crm/base/base_crm__orders.sql", "table"),
+    ("staging.stg_crm__orders", "staging/crm/stg_crm__orders.sql", "view"),
+    ("staging.base_crm__order_items", "staging/crm/base/base_crm__order_items.sql", "table"),
+    ("staging.stg_crm__order_items", "staging/crm/stg_crm__order_items.sql", "table"),
+    ("marts.transactions", "marts/core/transactions.sql", "table"),
 )
 # The marts step itself: the RFM segments and the lifecycle stages, from marts.transactions (both start
 # from the customers' activity spans, built first).
 MART_MODELS = (
-    ("intermediate.int_customer_activity_spans", "intermediate/activity/int_customer_activity_spans.sql"),
-    ("intermediate.int_customer_rfm", "intermediate/segmentation/int_customer_rfm.sql"),
-    ("intermediate.int_customer_lifecycle_snapshots", "intermediate/lifecycle/int_customer_lifecycle_snapshots.sql"),
+    ("intermediate.int_customer_activity_spans", "intermediate/activity/int_customer_activity_spans.sql", "table"),
+    ("intermediate.int_customer_rfm", "intermediate/segmentation/int_customer_rfm.sql", "table"),
+    ("intermediate.int_customer_lifecycle_snapshots", "intermediate/lifecycle/int_customer_lifecycle_snapshots.sql",
+     "table"),
 )
 
 
-def _rebuild(con, data_dir: Path, models: tuple[tuple[str, str], ...]) -> tuple[dict[str, float], float]:
-    """Re-materialize each model from the SQL dbt compiled for the last run: (seconds per model, CPU seconds)."""
+def _model_names(models: tuple[tuple[str, str, str], ...]) -> list[str]:
+    return [path.split("/")[-1].removesuffix(".sql") for _, path, _ in models]
+
+
+def compile_reference_models(env: dict[str, str], as_of: date) -> None:
+    """Compile the path and marts models as of ``as_of`` with this checkout's SQL, the path's incremental
+    models as a full build (``--full-refresh``: their SQL from the raw loads, not the daily delta)."""
+    from loyalist.config import get_settings
+    from loyalist.pipeline import dbt_command, dbt_env
+
+    os.environ.update({k: v for k, v in env.items() if k.startswith("LOYALIST_")})
+    settings = get_settings()
+    proc = subprocess.run(dbt_command(settings, "compile", "--full-refresh", "--select",
+                                      *_model_names(PATH_MODELS + MART_MODELS)),
+                          env={**env, **dbt_env(settings, as_of)}, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise BenchError(f"dbt compile failed: {proc.stdout.strip().splitlines()[-3:]}")
+
+
+def _rebuild(con, data_dir: Path, models: tuple[tuple[str, str, str], ...]) -> tuple[dict[str, float], float]:
+    """Re-materialize each model from the SQL dbt compiled for it: (seconds per model, CPU seconds)."""
     seconds, cpu = {}, 0.0
-    for relation, path in models:
-        sql = f"create or replace table {relation} as ({compiled_sql(data_dir, path)})"
+    for relation, path, kind in models:
+        sql = f"create or replace {kind} {relation} as ({compiled_sql(data_dir, path)})"
         t, c = time.perf_counter(), time.process_time()
         con.execute(sql)
         seconds[relation.split(".")[1]] = round(time.perf_counter() - t, 3)
@@ -269,9 +293,9 @@ def pipeline_marts(con, data_dir: Path, as_of: date) -> dict:
 
     First the path to the marts' input (``PATH_MODELS``: staging dedupe + as-of filter of raw orders
     and lines, the ``transactions`` fact), then the marts step (``MART_MODELS``: the RFM model and the
-    lifecycle snapshot of the as-of day), each re-materialized from the SQL dbt compiled for the last
-    run (same as-of date). Identity resolution is an input of both sides and not timed; neither are
-    dbt's start-up, parse and tests.
+    lifecycle snapshot of the as-of day), each re-materialized from the SQL ``compile_reference_models``
+    compiled (same as-of date; the path's incremental base models as a full build). Identity
+    resolution is an input of both sides and not timed; neither are dbt's start-up, parse and tests.
     """
     path_seconds, path_cpu = _rebuild(con, data_dir, PATH_MODELS)
     seconds, cpu = _rebuild(con, data_dir, MART_MODELS)
@@ -307,7 +331,7 @@ def references(data_dir: Path, env: dict[str, str], as_of: date, memory_limit: s
     from loyalist.config import get_settings
     from loyalist.warehouse import connect
 
-    os.environ.update({k: v for k, v in env.items() if k.startswith("LOYALIST_")})
+    compile_reference_models(env, as_of)
     settings = get_settings()
     inputs = data_dir / "baseline_inputs"
     with connect(settings) as con:
@@ -449,14 +473,11 @@ def reference_fields(refs: dict) -> dict:
 def rerun_references(customers: int, args) -> dict:
     """The references again on a size's kept warehouse (``--keep-data``), with this checkout's SQL and baselines.
 
-    For a change to the marts' SQL or to the baselines, without rerunning the pipeline: the models are
-    recompiled as of the incremental day first, so ``marts_s`` times the current SQL. The runs' numbers
+    For a change to the marts' SQL or to the baselines, without rerunning the pipeline: ``references``
+    compiles the models first, so ``marts_s`` times the current SQL. The runs' numbers
     stay those of the earlier run; ``references_rerun`` says when and with which commit the references
     were measured.
     """
-    from loyalist.config import get_settings
-    from loyalist.pipeline import dbt_command, dbt_env
-
     data_dir = args.work_dir / str(customers)
     kept = data_dir / "result.json"
     result = json.loads(kept.read_text()) if kept.exists() else {}
@@ -464,13 +485,6 @@ def rerun_references(customers: int, args) -> dict:
         raise BenchError(f"no complete run with kept data in {data_dir}: run `bench --keep-data` for this size first")
     env = bench_env(data_dir, result["duckdb_memory_limit"])
     as_of = date.fromisoformat(result["as_of_incremental"])
-    os.environ.update({k: v for k, v in env.items() if k.startswith("LOYALIST_")})
-    models = [path.split("/")[-1].removesuffix(".sql") for _, path in PATH_MODELS + MART_MODELS]
-    settings = get_settings()
-    proc = subprocess.run(dbt_command(settings, "compile", "--select", *models),
-                          env={**env, **dbt_env(settings, as_of)}, capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise BenchError(f"dbt compile failed: {proc.stdout.strip().splitlines()[-3:]}")
     print(f"[{customers:,}] references again on the kept warehouse as of {as_of} ...", flush=True)
     refs = references(data_dir, env, as_of, result["duckdb_memory_limit"])
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from datetime import date
 from pathlib import Path
 
+import psycopg
 import pytest
+from psycopg import sql
 
 from loyalist.config import Settings, get_settings
 from loyalist.generate import GeneratorConfig, generate
+from loyalist.targets import ensure_postgres_database, postgres_conninfo
 
 TINY = GeneratorConfig(customers=400, days=60, seed=7, end_date=date(2025, 3, 31), dirty_rate=0.002)
 # Enough history for the ML step to train (it needs 3 x churn_after_days of data).
@@ -44,3 +48,16 @@ def settings(tmp_path: Path, landing: Path, monkeypatch) -> Settings:
     monkeypatch.setenv("LOYALIST_LANDING_DIR", str(landing))
     monkeypatch.setenv("LOYALIST_DUCKDB_MEMORY_LIMIT", "1GB")
     return get_settings()
+
+
+@pytest.fixture
+def pg_database(monkeypatch):
+    """A database of our own on the local server (the marts use fixed schema names), dropped afterwards."""
+    name = f"loyalist_dbt_test_{os.getpid()}"
+    monkeypatch.setenv("LOYALIST_PG_DBNAME", name)
+    with psycopg.connect(postgres_conninfo("postgres"), autocommit=True) as pg:
+        pg.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
+    assert ensure_postgres_database(name)
+    yield name
+    with psycopg.connect(postgres_conninfo("postgres"), autocommit=True) as pg:
+        pg.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))

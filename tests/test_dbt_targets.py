@@ -5,13 +5,11 @@ Spark runs the same check in CI through `make dbt-spark` (a JVM start and a slow
 
 from __future__ import annotations
 
-import os
 from dataclasses import replace
 from datetime import date, datetime
 
 import psycopg
 import pytest
-from psycopg import sql
 
 from loyalist.contracts import ENTITIES
 from loyalist.pipeline import classify_feedback, ingest_interval
@@ -20,7 +18,6 @@ from loyalist.targets import (
     TargetLoadError,
     copy_raw_to_postgres,
     dbt_sources,
-    ensure_postgres_database,
     postgres_conninfo,
     raw_tables,
 )
@@ -29,19 +26,6 @@ from loyalist.warehouse import connect
 pytestmark = pytest.mark.postgres
 
 AS_OF = date(2025, 3, 31)
-
-
-@pytest.fixture
-def pg_database(monkeypatch):
-    """A database of our own on the local server (the marts use fixed schema names), dropped afterwards."""
-    name = f"loyalist_dbt_test_{os.getpid()}"
-    monkeypatch.setenv("LOYALIST_PG_DBNAME", name)
-    with psycopg.connect(postgres_conninfo("postgres"), autocommit=True) as pg:
-        pg.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
-    assert ensure_postgres_database(name)
-    yield name
-    with psycopg.connect(postgres_conninfo("postgres"), autocommit=True) as pg:
-        pg.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
 
 
 @pytest.fixture

@@ -1,6 +1,7 @@
 {#-
-    The incremental marts (customer_lifecycle_history, loyalty_points_ledger, recommendation_evaluation) replace part of their
-    rows on every run: a pre-hook deletes the rows the run recomputes, then delete+insert writes the
+    The incremental models (the marts customer_lifecycle_history, loyalty_points_ledger and
+    recommendation_evaluation; the staging base tables base_crm__orders and base_crm__order_items,
+    macros/latest_loads.sql) replace part of their rows on every run: a pre-hook deletes the rows the run recomputes, then delete+insert writes the
     recomputed rows. Spark's plain Parquet tables support neither DELETE nor MERGE (those need Delta
     or Iceberg), so on Spark the same models rewrite the whole table instead:
       1. the pre-hook copies the table to `<name>__previous` (Spark cannot overwrite a table that the

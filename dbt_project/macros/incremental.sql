@@ -1,8 +1,9 @@
 {#-
-    The incremental models (the marts customer_lifecycle_history, loyalty_points_ledger and
-    recommendation_evaluation; the staging base tables base_crm__orders and base_crm__order_items,
-    macros/latest_loads.sql) replace part of their rows on every run: a pre-hook deletes the rows the run recomputes, then delete+insert writes the
-    recomputed rows. Spark's plain Parquet tables support neither DELETE nor MERGE (those need Delta
+    The incremental marts (customer_lifecycle_history, loyalty_points_ledger, recommendation_evaluation)
+    replace part of their rows on every run: a pre-hook deletes the rows the run recomputes, then
+    delete+insert writes the recomputed rows. (The staging base tables base_crm__orders and
+    base_crm__order_items delete+insert their recomputed keys and delete vanished ones after the run:
+    macros/latest_loads.sql.) Spark's plain Parquet tables support neither DELETE nor MERGE (those need Delta
     or Iceberg), so on Spark the same models rewrite the whole table instead:
       1. the pre-hook copies the table to `<name>__previous` (Spark cannot overwrite a table that the
          query writing it reads),

@@ -1,44 +1,79 @@
 {#-
     The base models (models/staging/crm/base) keep, for every key of a raw table, its rows from the
     latest load, and are incremental: a daily run ranks the loads of a handful of keys, not the whole
-    history. A kept row is stale, and its key is ranked again, when
-      1. the raw table has rows of its key loaded after the newest kept row (a new or re-sent
-         version: whatever it holds, it has to be ranked against the kept one), or
-      2. the load it came from is gone from raw: ingestion reloads a file by deleting its rows and
+    history. A run recomputes the keys
+      1. with raw rows loaded after the newest kept row (new keys, re-sent versions: whatever they
+         hold, they have to be ranked against the kept one), and
+      2. whose kept rows come from a replaced load: ingestion reloads a file by deleting its rows and
          inserting the new ones, all with a new _loaded_at (one transaction, one now()), so a kept row
-         whose (_source_file, _loaded_at) no longer occurs in raw comes from a replaced or emptied file
-         and may have lost its key there.
-    Erasure (loyalist forget) deletes a person's rows from raw and from the base tables alike, so it
-    leaves nothing to rank. Both conditions read only the kept rows and raw, so any order of loads,
-    reloads and reruns of earlier days ends in the rows a full build gives: the as-of day is not an
-    input of these tables, their stg_ models apply it.
+         whose (_source_file, _loaded_at) no longer occurs in raw comes from a replaced or emptied
+         file, which may not hold its key any more.
+    delete+insert replaces the recomputed keys that still have raw rows; the post-hook then deletes
+    the rows of the keys that have none (they still come from a replaced load). On Spark the run
+    rewrites the table instead (macros/incremental.sql): the earlier rows of every key not recomputed,
+    plus the recomputed ones. Erasure (loyalist forget) deletes a person's rows from raw and from the
+    base tables alike. So any order of loads, reloads and reruns of earlier days ends in the rows a
+    full build gives (tests/test_incremental_staging.py): the as-of day is not an input of these
+    tables, their stg_ models apply it.
 -#}
-{% macro latest_load_is_stale(kept, raw_table, key) -%}
-    (
-        {{ key }} in (
-            select newer.{{ key }}
-            from {{ raw_table }} as newer
-            where newer._loaded_at > (select max(newest.loaded_at) from {{ kept }} as newest)
-        )
-        or source_file in (
-            select replaced.source_file
-            from (
-                select kept_load.source_file, kept_load.loaded_at
-                from {{ kept }} as kept_load
-                group by kept_load.source_file, kept_load.loaded_at
 
-                except
+{#- The keys a run recomputes (1 and 2 above), from `kept`, the table as the last run left it. -#}
+{% macro latest_load_recomputed_keys(kept, raw_table, key) -%}
+    select newer.{{ key }}
+    from {{ raw_table }} as newer
+    where newer._loaded_at > (select max(newest.loaded_at) from {{ kept }} as newest)
 
-                select raw_load._source_file, raw_load._loaded_at
-                from {{ raw_table }} as raw_load
-                group by raw_load._source_file, raw_load._loaded_at
-            ) as replaced
-        )
-    )
+    union
+
+    select replaced.{{ key }}
+    from {{ kept }} as replaced
+    where (replaced.source_file, replaced.loaded_at) in ({{ latest_load_replaced_loads(kept, raw_table) }})
 {%- endmacro %}
 
 
-{#- Pre-hook: delete the stale rows (same transaction as the insert; on Spark, copy the table). -#}
-{% macro delete_stale_latest_loads(raw_table, key) -%}
-    {{ delete_replaced_rows(latest_load_is_stale(this, raw_table, key)) }}
+{#- The loads (file, load time) of rows of `kept` that are no longer in raw (2 above). -#}
+{% macro latest_load_replaced_loads(kept, raw_table) -%}
+    select replaced_load.source_file, replaced_load.loaded_at
+    from (
+        select kept_load.source_file, kept_load.loaded_at
+        from {{ kept }} as kept_load
+        group by kept_load.source_file, kept_load.loaded_at
+
+        except
+
+        select raw_load._source_file, raw_load._loaded_at
+        from {{ raw_table }} as raw_load
+        group by raw_load._source_file, raw_load._loaded_at
+    ) as replaced_load
+{%- endmacro %}
+
+
+{#- Post-hook: delete the rows of recomputed keys that have no raw rows left (Spark: drop the copy). -#}
+{% macro delete_vanished_latest_loads(raw_table) -%}
+    {{ return(adapter.dispatch('delete_vanished_latest_loads', 'loyalist')(raw_table)) }}
+{%- endmacro %}
+
+{% macro default__delete_vanished_latest_loads(raw_table) -%}
+    {%- if is_incremental() -%}
+        delete from {{ this }}
+        -- the load, not the file: the recomputed rows of a reloaded file come from its new load
+        where (source_file, loaded_at) in ({{ latest_load_replaced_loads(this, raw_table) }})
+    {%- endif -%}
+{%- endmacro %}
+
+{% macro spark__delete_vanished_latest_loads(raw_table) -%}
+    {{ drop_previous_rows() }}
+{%- endmacro %}
+
+
+{#- Pre-hook: nothing to do before the run (Spark: copy the table, macros/incremental.sql). -#}
+{% macro copy_latest_loads_for_spark() -%}
+    {{ return(adapter.dispatch('copy_latest_loads_for_spark', 'loyalist')()) }}
+{%- endmacro %}
+
+{% macro default__copy_latest_loads_for_spark() -%}
+{%- endmacro %}
+
+{% macro spark__copy_latest_loads_for_spark() -%}
+    {{ delete_replaced_rows('false') }}
 {%- endmacro %}

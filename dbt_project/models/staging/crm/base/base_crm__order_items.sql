@@ -1,8 +1,7 @@
 -- The line items of every order id ever loaded, from the order's latest load of lines, whatever the
 -- order's date or state. stg_crm__order_items keeps those of the orders in stg_crm__orders; this
 -- table does not depend on the as-of day, so it can be kept incrementally (macros/latest_loads.sql):
--- a run deletes the lines of the orders that may have a newer load and ranks the loads of every
--- order the table then lacks.
+-- a run ranks again the loads of the orders loaded since the last one or kept from a replaced file.
 -- The raw table is read directly where needed, not through an import CTE: DuckDB materializes a CTE
 -- read more than once, i.e. copies every raw row and column before any read.
 
@@ -11,8 +10,8 @@
     unique_key='order_id',
     incremental_strategy=replace_rows_strategy(),
     on_schema_change='fail',
-    pre_hook="{{ delete_stale_latest_loads(source('raw', 'order_items'), 'order_id') }}",
-    post_hook="{{ drop_previous_rows() }}"
+    pre_hook="{{ copy_latest_loads_for_spark() }}",
+    post_hook="{{ delete_vanished_latest_loads(source('raw', 'order_items')) }}"
 ) }}
 
 {%- set latest_load_first %}
@@ -25,21 +24,10 @@ with
 
 {% if is_incremental() %}
 
-kept as (
+-- the orders whose latest load may have changed since the last run
+recomputed_keys as (
 
-    -- the rows the pre-hook keeps (filtered again so the logic stands alone; on Spark the table's copy)
-    select * from {{ incremental_previous() }}
-    where not {{ latest_load_is_stale(incremental_previous(), source('raw', 'order_items'), 'order_id') }}
-
-),
-
--- the orders the table lacks: new ones, and those whose kept lines the pre-hook deleted
-ranked_orders as (
-
-    select source.order_id
-    from {{ source('raw', 'order_items') }} as source
-    where not exists (select 1 from kept where kept.order_id = source.order_id)
-    group by source.order_id
+    {{ latest_load_recomputed_keys(incremental_previous(), source('raw', 'order_items'), 'order_id') }}
 
 ),
 
@@ -49,7 +37,7 @@ loads as (
         source.*,
         dense_rank() over (partition by source.order_id {{ latest_load_first }}) as load_rank
     from {{ source('raw', 'order_items') }} as source
-    where source.order_id in (select ranked_orders.order_id from ranked_orders)
+    where source.order_id in (select recomputed_keys.order_id from recomputed_keys)
 
 ),
 
@@ -125,4 +113,4 @@ renamed as (
 )
 
 select * from renamed
-{{ incremental_kept_rows('renamed', 'kept', 'order_id') }}
+{{ incremental_kept_rows('recomputed_keys', incremental_previous(), 'order_id') }}

@@ -2,7 +2,7 @@
 
 base_crm__orders and base_crm__order_items keep the latest load of every order (macros/latest_loads.sql)
 and rank only the orders a run's loads touched. Through ingestion and real dbt runs, day by day: new
-orders; an order re-sent with new values and one line less; a day's files re-sent, one empty (its
+orders into empty tables; an order re-sent with new values and one line less; a day's files re-sent, one empty (its
 orders are gone or fall back to their older copies), one with a line dropped and one changed; an
 order re-sent in the same load as an older day's copy; a rerun of an earlier day (the base tables do
 not change, orders dated after the day stay out of the stg_ models). After every run the incremental
@@ -106,12 +106,15 @@ def test_base_tables_day_by_day_equal_a_full_build(target):
         if folder.is_dir():
             shutil.rmtree(folder)
 
+    _ingest(target, DAY1 - timedelta(days=1))  # no files yet: the tables start empty
+    assert days.build(DAY1 - timedelta(days=1)) == {t: [] for t in BASE | STAGED}
+
     _write(landing, "orders", DAY1, ORDERS + "O1,c1,2025-03-29 09:00:00,100,sale,\n"
                                              "O2,c2,2025-03-29 10:00:00,50,sale,\n"
                                              "O3,c3,2025-03-29 11:00:00,30,sale,\n")
     _write(landing, "order_items", DAY1, ITEMS + "O1,1,P1,1,60\nO1,2,P2,1,40\nO2,1,P1,1,50\nO3,1,P3,1,30\n")
     _ingest(target, DAY1)
-    first = days.build(DAY1)  # the first run is a full build
+    first = days.build(DAY1)
     assert [r[0] for r in first["stg_crm__orders"]] == ["O1", "O2", "O3"]
 
     # O1 re-sent with a new amount and one line less

@@ -21,7 +21,11 @@
 {% macro latest_load_recomputed_keys(kept, raw_table, key) -%}
     select newer.{{ key }}
     from {{ raw_table }} as newer
-    where newer._loaded_at > (select max(newest.loaded_at) from {{ kept }} as newest)
+    -- an empty table (no orders loaded yet when it was built) takes everything
+    where newer._loaded_at > coalesce(
+        (select max(newest.loaded_at) from {{ kept }} as newest),
+        cast('1970-01-01 00:00:00+00' as {{ type_timestamptz() }})
+    )
 
     union
 

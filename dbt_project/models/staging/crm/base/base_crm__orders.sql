@@ -121,4 +121,6 @@ renamed as (
 )
 
 select * from renamed
+{%- if is_incremental() %}
 {{ incremental_kept_rows('recomputed_keys', incremental_previous(), 'order_id') }}
+{%- endif %}

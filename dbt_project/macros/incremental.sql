@@ -60,6 +60,19 @@
 {%- endmacro %}
 
 {% macro spark__delete_replaced_rows(condition) -%}
+    {{ copy_previous_rows() }}
+{%- endmacro %}
+
+
+{#- Pre-hook body: copy the table to `<name>__previous` on Spark (nothing elsewhere). -#}
+{% macro copy_previous_rows() -%}
+    {{ return(adapter.dispatch('copy_previous_rows', 'loyalist')()) }}
+{%- endmacro %}
+
+{% macro default__copy_previous_rows() -%}
+{%- endmacro %}
+
+{% macro spark__copy_previous_rows() -%}
     {%- if is_incremental() -%}
         {%- do run_query('drop table if exists ' ~ incremental_previous()) -%}
         create table {{ incremental_previous() }} using parquet as select * from {{ this }}

@@ -69,15 +69,3 @@
     {{ drop_previous_rows() }}
 {%- endmacro %}
 
-
-{#- Pre-hook: nothing to do before the run (Spark: copy the table, macros/incremental.sql). -#}
-{% macro copy_latest_loads_for_spark() -%}
-    {{ return(adapter.dispatch('copy_latest_loads_for_spark', 'loyalist')()) }}
-{%- endmacro %}
-
-{% macro default__copy_latest_loads_for_spark() -%}
-{%- endmacro %}
-
-{% macro spark__copy_latest_loads_for_spark() -%}
-    {{ delete_replaced_rows('false') }}
-{%- endmacro %}

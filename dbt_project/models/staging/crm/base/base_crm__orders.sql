@@ -11,7 +11,7 @@
     unique_key='order_id',
     incremental_strategy=replace_rows_strategy(),
     on_schema_change='fail',
-    pre_hook="{{ copy_latest_loads_for_spark() }}",
+    pre_hook="{{ copy_previous_rows() }}",
     post_hook="{{ delete_vanished_latest_loads(source('raw', 'orders')) }}"
 ) }}
 

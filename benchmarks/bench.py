@@ -244,7 +244,7 @@ PATH_MODELS = (
     ("staging.base_crm__orders", "staging/crm/base/base_crm__orders.sql", "table"),
     ("staging.stg_crm__orders", "staging/crm/stg_crm__orders.sql", "view"),
     ("staging.base_crm__order_items", "staging/crm/base/base_crm__order_items.sql", "table"),
-    ("staging.stg_crm__order_items", "staging/crm/stg_crm__order_items.sql", "table"),
+    ("staging.stg_crm__order_items", "staging/crm/stg_crm__order_items.sql", "view"),
     ("marts.transactions", "marts/core/transactions.sql", "table"),
 )
 # The marts step itself: the RFM segments and the lifecycle stages, from marts.transactions (both start

@@ -1,5 +1,5 @@
 -- The line items of every order id ever loaded, from the order's latest load of lines, whatever the
--- order's date or state. stg_crm__order_items keeps those of the orders in stg_crm__orders; this
+-- order's date or state (stg_crm__order_items, a view of it, is what the models read). This
 -- table does not depend on the as-of day, so it can be kept incrementally (macros/latest_loads.sql):
 -- a run ranks again the loads of the orders loaded since the last one or kept from a replaced file.
 -- The raw table is read directly where needed, not through an import CTE: DuckDB materializes a CTE

@@ -1,8 +1,8 @@
 """Feedback marts through the real steps: ingest -> classify_feedback -> dbt build, on the tiny sample
 plus a hand-made complaint that is resolved, reopened and resolved again.
 
-Marked slow (a dbt build of its own, about a minute alone): the rules themselves are dbt unit tests,
-which tests/test_fourc_and_recommendations.py runs (`dbt_unit_tests`).
+A dbt build of its own (about a minute alone); the rules themselves are also dbt unit tests, which
+tests/test_fourc_and_recommendations.py runs (`dbt_unit_tests`).
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from loyalist.warehouse import connect
 HEADER = ("feedback_id,source_system,source_customer_id,feedback_type,order_id,score,text,language,channel,status,"
           "created_at,first_response_at,resolved_at,updated_at")
 AS_OF = date(2025, 3, 31)
-pytestmark = pytest.mark.slow
 
 
 def _add_reopened_complaint(landing) -> tuple[str, str]:

@@ -182,7 +182,6 @@ def test_recommendations_beat_popularity_in_the_daily_evaluation(built):
     assert mart.loc["model", "hit_rate"] > mart.loc["popularity", "hit_rate"], mart.to_string()
 
 
-@pytest.mark.slow  # one more dbt invocation (compile), about 20-30 s on the shared machine
 def test_replayed_evaluation_equals_the_mart(built):
     """loyalist.recommend_eval runs the mart's own compiled SQL: same window, same numbers."""
     mart = _frame(built, "select * from marts.recommendation_evaluation order by method")

@@ -1,6 +1,6 @@
 """`loyalist run` as a user runs it: the real loyalist_daily DAG through `airflow dags test`, one run per day.
 
-Slow (a DAG run takes 30-60 s here): run with `pytest -m slow tests/dags/test_cli_run.py`.
+A DAG run takes 30-60 s here; the range test runs two.
 """
 
 from __future__ import annotations
@@ -8,8 +8,6 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
-
-import pytest
 
 from .conftest import airflow_env
 
@@ -22,7 +20,6 @@ def _run(args: list[str], airflow_home: Path, tmp_path: Path, **extra: str) -> s
     return subprocess.run([LOYALIST, *args], env=env, capture_output=True, text=True, timeout=1800)
 
 
-@pytest.mark.slow
 def test_run_a_range_runs_the_dag_for_each_day_and_writes_the_report(airflow_home, tmp_path, landing):
     proc = _run(["run", "--start", "2025-03-30", "--end", "2025-03-31"], airflow_home, tmp_path,
                 LOYALIST_LANDING_DIR=str(landing))
@@ -35,7 +32,6 @@ def test_run_a_range_runs_the_dag_for_each_day_and_writes_the_report(airflow_hom
     assert f"Run report: {tmp_path / 'data' / 'reports' / 'latest.html'}" in proc.stdout
 
 
-@pytest.mark.slow
 def test_run_names_the_failed_day_and_its_log(airflow_home, tmp_path):
     # An empty landing zone: the freshness gate fails the run.
     (tmp_path / "empty").mkdir()

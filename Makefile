@@ -26,11 +26,11 @@ export GX_ANALYTICS_ENABLED ?= false
 export DBT_SEND_ANONYMOUS_USAGE_STATS ?= False
 export UV_COMPILE_BYTECODE ?= 1
 
-# The suite on TEST_WORKERS processes (pytest-xdist); with worksteal an idle worker takes queued tests
-# from a busy one (a DAG test takes 1-2 min). Its tests wait on subprocesses (Airflow, dbt) more than they use a core: on a
-# 2-core host, 2 workers took 7m17s against 13m29s serially, 4 workers 8m09s (2026-12-06, the 267
-# tests of then; with the 6 formerly marked slow, 273 tests took 8m35s on 2 workers).
-# TEST_WORKERS=0 runs it in one process.
+# The suite on TEST_WORKERS processes (pytest-xdist); with worksteal an idle worker takes queued
+# tests from a busy one (a DAG test takes 1-2 min). The tests wait on subprocesses (Airflow, dbt)
+# more than they use a core: on a 2-core host, 2 workers took 7m17s against 13m29s serially, and
+# 4 workers 8m09s (2026-12-06, the 267 tests of then; with the 6 formerly marked slow, 273 tests
+# took 8m35s on 2 workers). TEST_WORKERS=0 runs it in one process.
 TEST_WORKERS ?= 2
 PYTEST_PARALLEL := $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist worksteal)
 

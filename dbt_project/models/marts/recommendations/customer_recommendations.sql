@@ -1,5 +1,6 @@
 -- Next-best categories: one row per customer and rank (1 = best), up to recs_top_k, as of the run
--- date. Scoring and exclusions: macro recs_customer_recommendations (docs/recommendations.md).
+-- date. Scoring and exclusions: macro recs_customer_recommendations (docs/recommendations.md), with
+-- the association rules that category_associations mined for the same day.
 
 -- depends_on: {{ ref('int_order_categories') }}
 
@@ -7,7 +8,7 @@ with
 
 recommendations as (
 
-    {{ recs_customer_recommendations(as_of_date(), ref('int_customer_profiles')) }}
+    {{ recs_customer_recommendations(as_of_date(), ref('int_customer_profiles'), ref('category_associations')) }}
 
 ),
 

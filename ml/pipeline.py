@@ -35,7 +35,7 @@ from ml.config import (
 from ml.data import Inputs, block_count, customer_sample, last_transaction_day, load_inputs
 from ml.features import FEATURES, EmptyPopulationError, compute_features, future_activity, labelled_frame
 from ml.partitions import in_partition
-from ml.reasons import MIN_CONTRIBUTION, group_contributions, top_reasons, typical_values
+from ml.reasons import MIN_CONTRIBUTION, probabilities_and_contributions, top_reasons, typical_values
 
 log = logging.getLogger(__name__)
 
@@ -397,12 +397,13 @@ def churn_scores(model, features: pd.DataFrame, as_of: date, version: str,
 
     ``typical``: the reference values of the reasons (default: those of ``features`` itself).
     """
-    probability = churn.predict(model, features)
     # Only contributions above MIN_CONTRIBUTION become reasons: customers whose probability is not above it
     # cannot have one, so they are not ablated (the same reasons for a fifth less prediction work at 100k).
-    # The ablations re-run only the trees that split on the ablated group (churn.TreeAblation: the same numbers).
-    contributions = group_contributions(partial(churn.predict, model), features, typical, base=probability,
-                                        only_above=MIN_CONTRIBUTION, ablation=churn.tree_ablation(model))
+    # The ablations re-run only the trees that split on the ablated group, and the probabilities come
+    # from the same pass (churn.TreeAblation: the same numbers as churn.predict).
+    probability, contributions = probabilities_and_contributions(
+        partial(churn.predict, model), features, typical, only_above=MIN_CONTRIBUTION,
+        ablation=churn.tree_ablation(model))
     return pd.DataFrame({
         "customer_id": features.index.astype(str),
         "as_of_date": as_of,

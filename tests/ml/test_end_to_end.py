@@ -32,7 +32,7 @@ from ml.config import churn_after_days, plan_cutoffs, required_history_days, ris
 from ml.data import block_count, days, load_inputs
 from ml.features import EmptyPopulationError, compute_features
 from ml.pipeline import score, score_partition, train_evaluate_promote
-from ml.reasons import SEPARATOR, group_contributions, typical_values
+from ml.reasons import MIN_CONTRIBUTION, SEPARATOR, group_contributions, probabilities_and_contributions, typical_values
 
 AS_OF = date(2025, 12, 31)
 CUSTOMERS = 2000
@@ -197,6 +197,16 @@ def test_ablations_after_the_preprocessing_equal_ablated_frames(full):
     preprocessed = group_contributions(predict, features, typical, block=997, ablation=ablation)
     pd.testing.assert_frame_equal(preprocessed, frames, check_exact=True)
     assert (frames.abs() > 0).any().all()
+    # the probabilities from the ablation's own pass (what scoring uses) are churn.predict's, to the last bit,
+    # with the same contributions, also when only customers above a probability are ablated
+    probability = churn.predict(model, features)
+    for only_above in (None, MIN_CONTRIBUTION):
+        together, contributions = probabilities_and_contributions(predict, features, typical, block=997,
+                                                                  only_above=only_above, ablation=ablation)
+        np.testing.assert_array_equal(together, probability)
+        expected = group_contributions(predict, features, typical, base=probability, block=997,
+                                       only_above=only_above, ablation=ablation)
+        pd.testing.assert_frame_equal(contributions, expected, check_exact=True)
     # a model of another shape (no calibrated pipelines) keeps the frame ablations
     assert churn.tree_ablation(churn.build_pipeline()) is None
 

@@ -218,3 +218,21 @@ def test_among_is_pandas_isin_for_text_ids_with_missing_values(dtype):
     np.testing.assert_array_equal(among(values, ids), [True, False, False, True, False, True])
     for nothing in (pd.Series([], dtype=dtype), pd.Series([None, None], dtype=dtype)):  # e.g. a block's feedback
         np.testing.assert_array_equal(among(nothing, ids), nothing.isin(ids).to_numpy())
+
+
+def test_repeated_feedback_texts_each_count():
+    """Texts are classified once per distinct (text, language); every row still counts on its own."""
+    tx = transactions({"customer_id": "D", "at": "2025-06-01T00:00:00", "net_amount": 10.0},
+                      {"customer_id": "E", "at": "2025-06-01T00:00:00", "net_amount": 10.0})
+    damaged = {"type": "complaint", "status": "open", "text": "The parcel arrived damaged", "language": "en"}
+    fb = feedback(
+        {**damaged, "customer_id": "D", "created": "2025-05-01T00:00:00"},
+        {**damaged, "customer_id": "D", "created": "2025-05-02T00:00:00"},
+        {**damaged, "customer_id": "D", "created": "2025-05-03T00:00:00", "language": None},  # detected
+        {**damaged, "customer_id": "E", "created": "2025-05-04T00:00:00"},
+        {**damaged, "customer_id": "E", "created": "2025-05-05T00:00:00", "text": "价格太贵了", "language": "zh"},
+    )
+    f = compute_features(inputs(tx, fb), CUTOFF, POP)
+    assert f.loc["D", "negative_convenience_365"] == 3 and f.loc["D", "negative_cost_365"] == 0
+    assert f.loc["E", "negative_convenience_365"] == 1 and f.loc["E", "negative_cost_365"] == 1
+    assert (f.loc["D", "latest_negative_topic"], f.loc["E", "latest_negative_topic"]) == ("delivery", "price")

@@ -130,8 +130,8 @@ def probabilities_and_contributions(
 
     Each block's own rows are scored from what the ablation prepared for it: with
     ``ml.churn.TreeAblation`` that is the preprocessed rows and every tree's leaf values, which the
-    ablations need anyway, so the population is not predicted a second time (at 1M customers the
-    separate ``churn.predict`` of the 594k scored took 10 s of a 119 s score step).
+    ablations need anyway, so the population is not predicted a second time (at 1M customers, the
+    594k scored customers: 41.5-44.4 s this way, 49.7-51.3 s with a separate ``churn.predict``).
     """
     return _ablate(predict, features, typical, None, block, only_above, ablation)
 

@@ -258,16 +258,11 @@ class TreeAblation:
         The sums ``predict`` makes for an ablated row, with no tree re-run: the same numbers as
         ``predict_proba`` of the model (tested to the last bit).
         """
-        n = prepared[0][0].shape[0]
-        mean = np.zeros((n, self._classes.shape[0]))
-        for (_, leaves), fold in zip(prepared, self._folds, strict=True):
-            raw = np.zeros((n, 1), order="F")
-            raw += fold.trees._baseline_prediction
-            for tree_leaves in leaves:
-                raw[:, 0] += tree_leaves
-            mean += fold.calibration.predict_proba(raw)
-        mean /= len(self._folds)
-        return mean[:, 1]
+        def add_trees(k: int, fold: _Fold, raw: np.ndarray) -> None:
+            for tree_leaves in prepared[k][1]:
+                raw += tree_leaves
+
+        return self._probability(prepared[0][0].shape[0], add_trees)
 
     def ablated(self, prepared: list, rows: np.ndarray, cols: list[str]) -> list[tuple]:
         """Per fold: (the rows' leaf values, the ablated rows, the group's columns)."""
@@ -282,19 +277,28 @@ class TreeAblation:
     def predict(self, pieces: list[list[tuple]]) -> np.ndarray:
         """The ensemble's probability of each ablated row, pieces in order (as CalibratedClassifierCV computes it)."""
         n = sum(len(piece[0][1]) for piece in pieces)
-        mean = np.zeros((n, self._classes.shape[0]))
+
+        def add_trees(k: int, fold: _Fold, raw: np.ndarray) -> None:
+            offset = 0
+            for piece in pieces:
+                leaves, rows, edited, own = piece[k]
+                part = raw[offset:offset + len(rows)]
+                for tree, split in enumerate(fold.split_columns):
+                    part += self._leaves(k, edited, tree) if split & own else leaves[tree][rows]
+                offset += len(rows)
+
         with threadpool_limits(limits=PREDICT_THREADS, user_api="openmp"):
-            for k, fold in enumerate(self._folds):
-                raw = np.zeros((n, 1), order="F")
-                raw += fold.trees._baseline_prediction
-                offset = 0
-                for piece in pieces:
-                    leaves, rows, edited, own = piece[k]
-                    part = raw[offset:offset + len(rows), 0]
-                    for tree, split in enumerate(fold.split_columns):
-                        part += self._leaves(k, edited, tree) if split & own else leaves[tree][rows]
-                    offset += len(rows)
-                mean += fold.calibration.predict_proba(raw)
+            return self._probability(n, add_trees)
+
+    def _probability(self, n: int, add_trees: Callable[[int, _Fold, np.ndarray], None]) -> np.ndarray:
+        """Probability of ``n`` rows as CalibratedClassifierCV computes it; ``add_trees(k, fold, raw)`` adds
+        fold k's trees, in the model's order, to the rows' raw scores (which start at the baseline)."""
+        mean = np.zeros((n, self._classes.shape[0]))
+        for k, fold in enumerate(self._folds):
+            raw = np.zeros((n, 1), order="F")
+            raw += fold.trees._baseline_prediction
+            add_trees(k, fold, raw[:, 0])
+            mean += fold.calibration.predict_proba(raw)
         mean /= len(self._folds)
         return mean[:, 1]
 

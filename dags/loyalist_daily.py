@@ -1,8 +1,8 @@
 """loyalist_daily: one day of customer data from landing files to validated, published marts.
 
 ingest -> check_freshness -> validate_raw -> classify_feedback -> dbt_build -> prepare_scoring
--> score[partition] -> collect_scores -> reward_candidates[partition] -> rewards -> validate_outputs -> publish
--> report
+-> score_features[partition] -> score[partition] -> collect_scores -> reward_candidates[partition] -> rewards
+-> validate_outputs -> publish -> report
 (write-audit-publish: readers only ever see a copy that passed every gate). Each task is idempotent: a rerun
 of the same data interval replaces what the previous attempt wrote. The work lives in
 ``loyalist.pipeline``; this file only orchestrates (no I/O or heavy imports at parse time).
@@ -115,6 +115,15 @@ def loyalist_daily():
             raise AirflowSkipException(str(exc)) from exc
 
     @task
+    def score_features(partition: int, parts: list[int], data_interval_start=None) -> dict:
+        from loyalist.config import get_settings
+        from loyalist.partitioned import feature_partition
+        from loyalist.pipeline import as_of_date
+
+        return feature_partition(get_settings(), as_of_date(data_interval_start), partition, len(parts))
+
+    # After every partition's features: the reasons compare a customer with the whole population.
+    @task
     def score(partition: int, parts: list[int], data_interval_start=None) -> dict:
         from loyalist.config import get_settings
         from loyalist.partitioned import score_partition
@@ -176,9 +185,11 @@ def loyalist_daily():
     batch = ingest()
     gates = batch >> check_freshness() >> validate_raw(batch)
     parts = partitions()
+    featured = score_features.partial(parts=parts).expand(partition=parts)
     scored = score.partial(parts=parts).expand(partition=parts)
     candidates = reward_candidates.partial(parts=parts).expand(partition=parts)
-    gates >> classify_feedback() >> dbt_build() >> prepare_scoring() >> scored >> collect_scores(parts) >> candidates
+    gates >> classify_feedback() >> dbt_build() >> prepare_scoring() >> featured >> scored
+    scored >> collect_scores(parts) >> candidates
     candidates >> rewards(parts) >> validate_outputs() >> publish() >> report()
 
 

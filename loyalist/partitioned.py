@@ -5,13 +5,17 @@ tasks on the LocalExecutor or Celery run as parallel processes. So the steps are
 
 1. ``prepare_scoring`` (one task, writer): make sure promoted models exist (trains when none is; that
    writes ml.model_evaluations), clear the run's partition folder.
-2. ``score_partition`` (one task per partition, read-only, in parallel): score the partition's customers
-   and write them to Parquet under ``<data_dir>/partitions/<as_of>/``.
-3. ``collect_scores`` (one task, writer): replace the as_of slice of ml.churn_scores / ml.clv_predictions
+2. ``feature_partition`` (one task per partition, read-only, in parallel): read the partition's
+   customers only (every ``partitions``-th block of customers, ``ml.pipeline.partition_blocks``),
+   compute their features and CLV rows, write both to Parquet under ``<data_dir>/partitions/<as_of>/``.
+3. ``score_partition`` (per partition, no warehouse access, in parallel): the reasons compare each
+   customer with the whole population's typical values, so each partition reads every partition's
+   features, and scores its own customers.
+4. ``collect_scores`` (one task, writer): replace the as_of slice of ml.churn_scores / ml.clv_predictions
    with all partitions' rows in one transaction.
-4. ``reward_partition`` (per partition, read-only): rules, consent, expected value, best reward and the
+5. ``reward_partition`` (per partition, read-only): rules, consent, expected value, best reward and the
    control flag for the partition's customers -> Parquet.
-5. ``collect_rewards`` (one task, writer): the budget is global (greedy over every customer), so it is
+6. ``collect_rewards`` (one task, writer): the budget is global (greedy over every customer), so it is
    allocated here over all partitions' rows, then ml.reward_eligibility is written.
 
 The tables are identical to the one-partition run (``ml.pipeline.score``, ``ml.rewards.build_reward_eligibility``);
@@ -50,19 +54,27 @@ def _part_file(settings: Settings, as_of: date, kind: str, partition: int, parti
     return partition_dir(settings, as_of) / f"{kind}-{partition:04d}-of-{partitions:04d}.parquet"
 
 
-def _write_part(frame: pd.DataFrame, path: Path) -> None:
+def _write_part(frame: pd.DataFrame, path: Path, index: bool = False) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
-    frame.to_parquet(tmp, index=False)
+    frame.to_parquet(tmp, index=index)
     tmp.replace(path)  # a retried or killed task never leaves half a file under the final name
 
 
-def _read_parts(settings: Settings, as_of: date, kind: str, partitions: int) -> pd.DataFrame:
+def _read_part_list(settings: Settings, as_of: date, kind: str, partitions: int) -> list[pd.DataFrame]:
     paths = [_part_file(settings, as_of, kind, i, partitions) for i in range(partitions)]
     missing = [p.name for p in paths if not p.exists()]
     if missing:
         raise MissingPartitionError(f"{kind}: partition files missing in {paths[0].parent}: {missing}")
-    return pd.concat([pd.read_parquet(p) for p in paths], ignore_index=True)
+    return [pd.read_parquet(p) for p in paths]
+
+
+def _read_parts(settings: Settings, as_of: date, kind: str, partitions: int) -> pd.DataFrame:
+    frames = _read_part_list(settings, as_of, kind, partitions)
+    # A partition without anyone to score wrote an empty file without columns: left out, so that it
+    # cannot change the other partitions' column types.
+    with_rows = [frame for frame in frames if len(frame)]
+    return pd.concat(with_rows, ignore_index=True) if with_rows else frames[0]
 
 
 @logged_step("prepare_scoring", skipped=(ScoringUnavailable,))
@@ -82,14 +94,37 @@ def prepare_scoring(settings: Settings, as_of: date) -> dict[str, str]:
             raise ScoringUnavailable(str(exc)) from exc
 
 
-@logged_step("score_partition")
-def score_partition(settings: Settings, as_of: date, partition: int, partitions: int) -> dict:
-    from ml.pipeline import score_partition
+@logged_step("score_features")
+def feature_partition(settings: Settings, as_of: date, partition: int, partitions: int) -> dict:
+    from ml.features import EmptyPopulationError
+    from ml.pipeline import partition_features
 
     with connect(settings, read_only=True) as con:
-        scores, predictions = score_partition(con, as_of, models_dir(settings), partition, partitions)
-    _write_part(scores, _part_file(settings, as_of, "churn_scores", partition, partitions))
+        try:
+            features, predictions = partition_features(con, as_of, models_dir(settings), partition, partitions)
+        except EmptyPopulationError as exc:
+            log.info("partition %s of %s: nobody to score (%s)", partition, partitions, exc)
+            features, predictions = pd.DataFrame(), pd.DataFrame()
+    _write_part(features, _part_file(settings, as_of, "features", partition, partitions), index=True)
     _write_part(predictions, _part_file(settings, as_of, "clv_predictions", partition, partitions))
+    return {"partition": partition, "partitions": partitions, "customers": len(features)}
+
+
+@logged_step("score_partition")
+def score_partition(settings: Settings, as_of: date, partition: int, partitions: int) -> dict:
+    from ml.features import EmptyPopulationError
+    from ml.pipeline import partition_churn_scores
+    from ml.reasons import typical_values
+
+    parts = _read_part_list(settings, as_of, "features", partitions)
+    population = [frame for frame in parts if len(frame)]
+    if not population:
+        raise EmptyPopulationError(f"no partition has anyone to score as of {as_of}")
+    typical = typical_values(pd.concat(population))
+    # a partition without anyone scores no rows, with the columns of the others' features
+    mine = parts[partition] if len(parts[partition]) else population[0].iloc[:0]
+    scores = partition_churn_scores(as_of, models_dir(settings), mine, typical)
+    _write_part(scores, _part_file(settings, as_of, "churn_scores", partition, partitions))
     return {"partition": partition, "partitions": partitions, "customers": len(scores)}
 
 

@@ -1,8 +1,10 @@
-"""Hash partitions of customers: the one definition every partitioned step uses.
+"""Hash partitions of customers by id, for the reward candidates and stable samples.
 
 A customer belongs to partition ``sha256(customer_id) mod n`` (first 8 bytes, big-endian). The hash is
 stable across processes, machines and Python versions (unlike ``hash()``), so every mapped Airflow task
-agrees on who is in which slice, and a rerun puts everyone in the same slice again.
+agrees on who is in which slice, and a rerun puts everyone in the same slice again. (Scoring partitions
+are sets of the blocks it reads the warehouse in, so that each reads only its own customers:
+``ml.pipeline.partition_blocks``.)
 """
 
 from __future__ import annotations

@@ -34,7 +34,6 @@ from ml.config import (
 )
 from ml.data import Inputs, block_count, customer_sample, last_transaction_day, load_inputs
 from ml.features import FEATURES, EmptyPopulationError, compute_features, future_activity, labelled_frame
-from ml.partitions import in_partition
 from ml.reasons import MIN_CONTRIBUTION, probabilities_and_contributions, top_reasons, typical_values
 
 log = logging.getLogger(__name__)
@@ -312,35 +311,49 @@ def prepare_scoring(con: duckdb.DuckDBPyConnection, as_of: date, models_dir: Pat
     return {"churn": churn_version, "clv": pointer["clv"]["version"]}
 
 
-def score_partition(con: duckdb.DuckDBPyConnection, as_of: date, models_dir: Path, partition: int = 0,
-                    partitions: int = 1,
-                    block_transactions: int = SCORING_BLOCK_TRANSACTIONS) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(churn score rows, CLV rows) for the customers of one hash partition; reads only (no writes).
-
-    The warehouse is read in blocks of customers (about ``block_transactions`` transactions each), so
-    memory follows a block, not the whole history: each block's features and CLV rows are computed
-    from that block's rows alone (every feature reads only the customer's own rows). Features are
-    kept for the whole population because the reasons compare each customer with the population's
-    typical values (ml.reasons): the rows are identical to a single-block run's, and a partition's
-    rows to the same customers' rows of a single-partition run. The per-customer work (predictions,
-    reason ablations, CLV) is what the partitions share out.
-    """
-    as_of = _as_day(as_of)
-    models_dir = Path(models_dir)
+def _promoted_versions(models_dir: Path) -> dict[str, str]:
+    """The promoted churn and CLV versions (NoPromotedModelError when one is missing)."""
     pointer = artifacts.read_pointer(models_dir)
     missing = [kind for kind in artifacts.KINDS if kind not in pointer]
     if missing:
         raise NoPromotedModelError(f"no promoted {' and '.join(missing)} model in {models_dir}: run "
                                    "prepare_scoring first")
-    churn_version, clv_version = pointer["churn"]["version"], pointer["clv"]["version"]
-    model, _ = artifacts.load_churn(models_dir, churn_version)
+    return {kind: pointer[kind]["version"] for kind in artifacts.KINDS}
+
+
+def partition_blocks(con: duckdb.DuckDBPyConnection, partition: int, partitions: int,
+                     block_transactions: int = SCORING_BLOCK_TRANSACTIONS) -> tuple[int, list[int]]:
+    """(blocks, the numbers of ``partition``'s blocks): a partition is every ``partitions``-th block.
+
+    The warehouse is read in blocks of customers (about ``block_transactions`` transactions each, a
+    multiple of ``partitions`` of them), so each partition reads only its own customers' rows.
+    """
+    if not 0 <= partition < partitions:
+        raise ValueError(f"partition {partition} is outside [0, {partitions})")
+    blocks = -(-block_count(con, block_transactions) // partitions) * partitions
+    return blocks, list(range(partition, blocks, partitions))
+
+
+def partition_features(con: duckdb.DuckDBPyConnection, as_of: date, models_dir: Path, partition: int = 0,
+                       partitions: int = 1, block_transactions: int = SCORING_BLOCK_TRANSACTIONS,
+                       ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(features, CLV rows) of the customers of one partition (``partition_blocks``); reads only.
+
+    Memory follows a block, not the whole history: each block's features and CLV rows are computed
+    from that block's rows alone (every feature reads only the customer's own rows), so the rows are
+    identical to a single-block run's. Raises EmptyPopulationError when none of the partition's
+    customers is in the population.
+    """
+    as_of = _as_day(as_of)
+    models_dir = Path(models_dir)
+    clv_version = _promoted_versions(models_dir)["clv"]
     params = clv.ClvParams(**artifacts.load_clv(models_dir, clv_version)["params"])
     _warn_if_stale(last_transaction_day(con), as_of)
     cutoff = as_of + timedelta(days=1)  # the end of the as-of day: all of its events count
     churn_days = churn_after_days()
-    blocks = block_count(con, block_transactions)
+    blocks, mine = partition_blocks(con, partition, partitions, block_transactions)
     feature_blocks, prediction_blocks, empty = [], [], None
-    for number in range(blocks):
+    for number in mine:
         inputs = load_inputs(con, block=(number, blocks))
         try:
             features = compute_features(inputs, cutoff, churn_days)
@@ -348,18 +361,39 @@ def score_partition(con: duckdb.DuckDBPyConnection, as_of: date, models_dir: Pat
             empty = exc  # nobody of this block is in the population; other blocks may have people
             continue
         feature_blocks.append(features)
-        mine = features.index[in_partition(features.index, partition, partitions)]
-        prediction_blocks.append(clv_predictions(params, inputs, cutoff, mine, as_of, clv_version))
+        prediction_blocks.append(clv_predictions(params, inputs, cutoff, features.index, as_of, clv_version))
         del inputs
     if not feature_blocks:
-        raise empty
+        raise empty or EmptyPopulationError(f"partition {partition} of {partitions} has no blocks")
     features = pd.concat(feature_blocks).sort_index()
-    typical = typical_values(features)
-    mine = features[in_partition(features.index, partition, partitions)]
-    scores = churn_scores(model, mine, as_of, churn_version, typical)
     predictions = pd.concat(prediction_blocks).sort_values("customer_id", kind="mergesort", ignore_index=True)
-    log.info("partition %s/%s: %s of %s customers, read in %s block(s)", partition, partitions, len(mine),
-             len(features), blocks)
+    log.info("partition %s/%s: features of %s customers, read in %s of %s block(s)", partition, partitions,
+             len(features), len(mine), blocks)
+    return features, predictions
+
+
+def partition_churn_scores(as_of: date, models_dir: Path, features: pd.DataFrame,
+                           typical: dict[str, object]) -> pd.DataFrame:
+    """Churn score rows of ``features`` (a partition's) with the promoted model; no warehouse access.
+
+    ``typical``: the whole population's reference values for the reasons (``typical_values`` of every
+    partition's features), so that a partition's rows are those of a single-partition run.
+    """
+    models_dir = Path(models_dir)
+    churn_version = _promoted_versions(models_dir)["churn"]
+    model, _ = artifacts.load_churn(models_dir, churn_version)
+    return churn_scores(model, features, _as_day(as_of), churn_version, typical)
+
+
+def compute_scores(con: duckdb.DuckDBPyConnection, as_of: date, models_dir: Path,
+                   block_transactions: int = SCORING_BLOCK_TRANSACTIONS) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(churn score rows, CLV rows) of the whole population in one process; reads only (no writes).
+
+    The partitioned path (loyalist.partitioned) splits the same work: features and CLV per partition,
+    then the churn scores per partition with the population's typical values.
+    """
+    features, predictions = partition_features(con, as_of, models_dir, block_transactions=block_transactions)
+    scores = partition_churn_scores(as_of, models_dir, features, typical_values(features))
     return scores, predictions
 
 
@@ -387,7 +421,7 @@ def score(con: duckdb.DuckDBPyConnection, as_of: date, models_dir: Path) -> dict
     Trains first when no model is promoted yet. Returns row counts and the model versions used.
     """
     prepare_scoring(con, as_of, models_dir)
-    scores, predictions = score_partition(con, as_of, models_dir)
+    scores, predictions = compute_scores(con, as_of, models_dir)
     return write_scores(con, as_of, scores, predictions)
 
 

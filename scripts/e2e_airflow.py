@@ -350,8 +350,10 @@ def run(args: argparse.Namespace, work: Path) -> None:
         tis = wait_for_run(api, procs, run_id, args.timeout, airflow_home)
         if args.partitions > 1:
             mapped = sorted(_label(t) for t in tis if t["map_index"] >= 0)
-            if len(mapped) != 2 * args.partitions:
-                raise Failure(f"expected {args.partitions} mapped score and reward tasks, got {mapped}")
+            expected = sorted(f"{task}[{i}]" for task in ("reward_candidates", "score", "score_features")
+                              for i in range(args.partitions))
+            if mapped != expected:
+                raise Failure(f"expected the mapped tasks {expected}, got {mapped}")
         # 2. The last day through a backfill (the way docs/deployment.md tells operators to re-run days).
         backfill = subprocess.run([str(VENV_BIN / "airflow"), "backfill", "create", "--dag-id", DAG_ID,
                                    "--from-date", end.isoformat(), "--to-date", end.isoformat(),

@@ -47,8 +47,9 @@ def test_dags_import_without_errors_and_follow_conventions(airflow_home):
     daily = bag["dags"]["loyalist_daily"]
     assert daily["tasks"] == ["check_freshness", "classify_feedback", "collect_scores", "dbt_build", "ingest",
                               "partitions", "prepare_scoring", "publish", "report", "reward_candidates", "rewards",
-                              "score", "validate_outputs", "validate_raw"]
-    assert daily["mapped"] == ["reward_candidates", "score"]  # one task per hash partition of customers
+                              "score", "score_features", "validate_outputs", "validate_raw"]
+    # one task per partition of customers
+    assert daily["mapped"] == ["reward_candidates", "score", "score_features"]
     assert "loyalist" in daily["tags"]
     assert daily["catchup"] is False and daily["max_active_runs"] == 1
     assert all(r >= 1 for r in daily["retries"])

@@ -31,7 +31,14 @@ from ml import artifacts, churn
 from ml.config import churn_after_days, plan_cutoffs, required_history_days, risk_band
 from ml.data import block_count, days, load_inputs
 from ml.features import EmptyPopulationError, compute_features
-from ml.pipeline import score, score_partition, train_evaluate_promote
+from ml.pipeline import (
+    compute_scores,
+    partition_blocks,
+    partition_churn_scores,
+    partition_features,
+    score,
+    train_evaluate_promote,
+)
 from ml.reasons import MIN_CONTRIBUTION, SEPARATOR, group_contributions, probabilities_and_contributions, typical_values
 
 AS_OF = date(2025, 12, 31)
@@ -216,10 +223,18 @@ def test_scoring_in_customer_blocks_equals_one_block(full):
     with connect(get_settings(), full["path"], read_only=True) as con:
         rows = con.execute("select count(*) from marts.transactions").fetchone()[0]
         assert block_count(con, rows // 5) == 6
-        whole = score_partition(con, AS_OF, full["models"], block_transactions=rows)
-        blocked = score_partition(con, AS_OF, full["models"], block_transactions=rows // 5)
-        third = score_partition(con, AS_OF, full["models"], 1, 3, block_transactions=rows // 5)
+        whole = compute_scores(con, AS_OF, full["models"], block_transactions=rows)
+        blocked = compute_scores(con, AS_OF, full["models"], block_transactions=rows // 5)
+        everyone, _ = partition_features(con, AS_OF, full["models"], block_transactions=rows)
+        # three partitions of 6 blocks: each reads every third block, and only those
+        assert partition_blocks(con, 1, 3, rows // 5) == (6, [1, 4])
+        assert partition_blocks(con, 1, 3, rows // 4) == (6, [1, 4])  # 5 blocks, rounded up to 6
+        thirds = [partition_features(con, AS_OF, full["models"], p, 3, block_transactions=rows // 5)
+                  for p in range(3)]
     assert len(whole[0]) == len(full["scores"])
+    pd.testing.assert_frame_equal(pd.concat(f for f, _ in thirds).sort_index(), everyone, check_exact=True)
+    features, predictions = thirds[1]
+    third = (partition_churn_scores(AS_OF, full["models"], features, typical_values(everyone)), predictions)
     for one, many, part in zip(whole, blocked, third, strict=True):
         pd.testing.assert_frame_equal(many, one, check_exact=True)
         mine = one[one["customer_id"].isin(part["customer_id"])].reset_index(drop=True)

@@ -87,8 +87,9 @@ def test_partitioned_scoring_and_rewards_equal_one_partition(warehouse, partitio
 
     versions = partitioned.prepare_scoring(settings, AS_OF)
     assert versions["churn"] == warehouse["single_summary"]["churn_model_version"]
+    featured = [partitioned.feature_partition(settings, AS_OF, p, partitions)["customers"] for p in range(partitions)]
     sizes = [partitioned.score_partition(settings, AS_OF, p, partitions)["customers"] for p in range(partitions)]
-    assert all(n > 0 for n in sizes) and sum(sizes) == len(single["churn_scores"])
+    assert all(n > 0 for n in sizes) and sizes == featured and sum(sizes) == len(single["churn_scores"])
     summary = partitioned.collect_scores(settings, AS_OF, partitions)
     assert summary["risk_bands"] == warehouse["single_summary"]["risk_bands"]
     for p in range(partitions):
@@ -101,11 +102,16 @@ def test_partitioned_scoring_and_rewards_equal_one_partition(warehouse, partitio
         pd.testing.assert_frame_equal(got[t], single[t], check_exact=True, obj=f"ml.{t}")
 
 
-def test_collect_refuses_a_missing_partition(warehouse):
+def test_scoring_and_collect_refuse_a_missing_partition(warehouse):
     settings = warehouse["settings"]
     partitioned.prepare_scoring(settings, AS_OF)  # clears the run's partition folder
+    partitioned.feature_partition(settings, AS_OF, 0, 2)
+    # the population's typical values need every partition's features
+    with pytest.raises(partitioned.MissingPartitionError, match="features: .*0001-of-0002"):
+        partitioned.score_partition(settings, AS_OF, 0, 2)
+    partitioned.feature_partition(settings, AS_OF, 1, 2)
     partitioned.score_partition(settings, AS_OF, 0, 2)
-    with pytest.raises(partitioned.MissingPartitionError, match="0001-of-0002"):
+    with pytest.raises(partitioned.MissingPartitionError, match="churn_scores: .*0001-of-0002"):
         partitioned.collect_scores(settings, AS_OF, 2)
 
 

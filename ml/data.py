@@ -150,7 +150,7 @@ def _expr(columns: set[str], name: str, default: str | None, cast: str | None = 
 
 
 # A block of customers: (block, blocks). Scoring reads the warehouse one block at a time so its memory
-# follows the block, not the whole history (ml.pipeline.score_partition).
+# follows the block, not the whole history (ml.pipeline.partition_features).
 Block = tuple[int, int]
 
 

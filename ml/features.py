@@ -56,9 +56,10 @@ def completed_sales(transactions: pd.DataFrame) -> pd.DataFrame:
 def population(inputs: Inputs, cutoff: date, population_days: int) -> pd.Index:
     """Customers with a completed sale in the ``population_days`` before the cutoff (sorted ids)."""
     c = days(cutoff)
-    sales = completed_sales(inputs.transactions)
-    recent = sales[(sales["t"] < c) & (sales["t"] >= c - population_days)]
-    return pd.Index(np.sort(recent["customer_id"].unique()), name="customer_id")
+    tx = inputs.transactions
+    recent = ((tx["transaction_type"] == "sale") & (tx["status"] == "completed")
+              & (tx["t"] < c) & (tx["t"] >= c - population_days))
+    return pd.Index(np.sort(tx.loc[recent, "customer_id"].unique()), name="customer_id")
 
 
 def _ratio(num: pd.Series, den: pd.Series) -> pd.Series:
@@ -68,6 +69,15 @@ def _ratio(num: pd.Series, den: pd.Series) -> pd.Series:
 
 def _count(frame: pd.DataFrame, ids: pd.Index) -> pd.Series:
     return frame.groupby("customer_id").size().reindex(ids, fill_value=0).astype(float)
+
+
+def _rows(frame: pd.DataFrame, where: pd.Series, *columns: str) -> pd.DataFrame:
+    """The ``where`` rows of ``frame``, with customer_id and ``columns`` only.
+
+    The features filter the same few frames some 20 times per block; copying every column of each
+    filtered frame was about 40 % of the features' time (pandas' take, at 1M customers).
+    """
+    return frame.loc[where, ["customer_id", *columns]]
 
 
 def _sum(frame: pd.DataFrame, column: str, ids: pd.Index) -> pd.Series:
@@ -95,8 +105,9 @@ def _features(inputs: Inputs, cutoff: date, population_days: int) -> pd.DataFram
     tx = inputs.transactions
     tx = tx[(tx["t"] < c) & among(tx["customer_id"], ids)]
     completed = tx[tx["status"] == "completed"]
-    sales = completed[completed["transaction_type"] == "sale"]
-    refunds = completed[completed["transaction_type"] == "refund"]
+    sales = _rows(completed, completed["transaction_type"] == "sale",
+                  "t", "net_amount", "discount_amount", "gross_amount", "channel")
+    refunds = _rows(completed, completed["transaction_type"] == "refund", "t")
     f = pd.DataFrame(index=ids)
 
     # recency, frequency, monetary
@@ -104,9 +115,9 @@ def _features(inputs: Inputs, cutoff: date, population_days: int) -> pd.DataFram
     first = sales.groupby("customer_id")["t"].min().reindex(ids)
     f["recency_days"] = c - last
     for w in WINDOWS:
-        f[f"orders_{w}"] = _count(sales[sales["t"] >= c - w], ids)
-        f[f"spend_{w}"] = _sum(completed[completed["t"] >= c - w], "net_amount", ids).fillna(0.0)
-    sales_365 = sales[sales["t"] >= c - 365]
+        f[f"orders_{w}"] = _count(_rows(sales, sales["t"] >= c - w), ids)
+        f[f"spend_{w}"] = _sum(_rows(completed, completed["t"] >= c - w, "net_amount"), "net_amount", ids).fillna(0.0)
+    sales_365 = sales[sales["t"] >= c - 365]  # every column of `sales` is used below
     f["avg_order_value_365"] = _ratio(_sum(sales_365, "net_amount", ids), f["orders_365"])
 
     # trend: last 90 days vs the 90 before; last 30 days' rate vs the 180-day rate
@@ -116,7 +127,7 @@ def _features(inputs: Inputs, cutoff: date, population_days: int) -> pd.DataFram
     f["orders_30_vs_180_rate"] = _ratio(f["orders_30"] / 30.0, f["orders_180"] / 180.0)
     # the last 60 days' rate vs the rate before them (within the last 365 days of observed history)
     observed = np.minimum(365.0, (c - first).clip(lower=1.0))
-    orders_60 = _count(sales[sales["t"] >= c - 60], ids)
+    orders_60 = _count(_rows(sales, sales["t"] >= c - 60), ids)
     before = (observed - 60.0).where(observed > 90.0)
     f["rate_60_vs_before"] = _ratio(orders_60 / 60.0, (f["orders_365"] - orders_60) / before)
     # days since last purchase in units of the customer's average gap (orders per observed day)
@@ -132,15 +143,15 @@ def _features(inputs: Inputs, cutoff: date, population_days: int) -> pd.DataFram
     f["recency_vs_interval"] = _ratio(f["recency_days"], f["interval_mean_days"])
 
     # refunds and cancellations
-    f["refunds_365"] = _count(refunds[refunds["t"] >= c - 365], ids)
+    f["refunds_365"] = _count(_rows(refunds, refunds["t"] >= c - 365), ids)
     f["refund_share_365"] = _ratio(f["refunds_365"], f["orders_365"])
-    cancelled = tx[(tx["status"] == "cancelled") & (tx["t"] >= c - 365)]
+    cancelled = _rows(tx, (tx["status"] == "cancelled") & (tx["t"] >= c - 365))
     f["cancelled_365"] = _count(cancelled, ids)
 
     # discount dependence (NaN when the log carries no discount information)
     has_discount = sales_365["discount_amount"].notna()
     disc = sales_365[has_discount]
-    f["discount_share_365"] = _ratio(_count(disc[disc["discount_amount"] > 0], ids), _count(disc, ids))
+    f["discount_share_365"] = _ratio(_count(_rows(disc, disc["discount_amount"] > 0), ids), _count(disc, ids))
     gross = disc["gross_amount"].fillna(disc["net_amount"] + disc["discount_amount"])
     f["discount_rate_365"] = _ratio(_sum(disc, "discount_amount", ids),
                                     _sum(disc.assign(gross=gross), "gross", ids))
@@ -160,8 +171,9 @@ def _features(inputs: Inputs, cutoff: date, population_days: int) -> pd.DataFram
         f["categories_365"] = np.nan
 
     # loyalty points
-    f["points_earned_365"] = _sum(completed[completed["t"] >= c - 365], "points_earned", ids)
-    f["points_redeemed_365"] = _sum(completed[completed["t"] >= c - 365], "points_redeemed", ids)
+    points_365 = _rows(completed, completed["t"] >= c - 365, "points_earned", "points_redeemed")
+    f["points_earned_365"] = _sum(points_365, "points_earned", ids)
+    f["points_redeemed_365"] = _sum(points_365, "points_redeemed", ids)
     f["points_balance"] = (_sum(completed, "points_earned", ids) - _sum(completed, "points_redeemed", ids))
 
     _feedback_features(f, inputs.feedback, ids, c)

@@ -49,16 +49,19 @@ class EmptyPopulationError(ValueError):
     """No customer is alive enough to score at the cutoff."""
 
 
+def is_completed_sale(transactions: pd.DataFrame) -> pd.Series:
+    return (transactions["transaction_type"] == "sale") & (transactions["status"] == "completed")
+
+
 def completed_sales(transactions: pd.DataFrame) -> pd.DataFrame:
-    return transactions[(transactions["transaction_type"] == "sale") & (transactions["status"] == "completed")]
+    return transactions[is_completed_sale(transactions)]
 
 
 def population(inputs: Inputs, cutoff: date, population_days: int) -> pd.Index:
     """Customers with a completed sale in the ``population_days`` before the cutoff (sorted ids)."""
     c = days(cutoff)
     tx = inputs.transactions
-    recent = ((tx["transaction_type"] == "sale") & (tx["status"] == "completed")
-              & (tx["t"] < c) & (tx["t"] >= c - population_days))
+    recent = is_completed_sale(tx) & (tx["t"] < c) & (tx["t"] >= c - population_days)
     return pd.Index(np.sort(tx.loc[recent, "customer_id"].unique()), name="customer_id")
 
 

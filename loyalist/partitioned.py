@@ -69,12 +69,15 @@ def _read_part_list(settings: Settings, as_of: date, kind: str, partitions: int)
     return [pd.read_parquet(p) for p in paths]
 
 
-def _read_parts(settings: Settings, as_of: date, kind: str, partitions: int) -> pd.DataFrame:
-    frames = _read_part_list(settings, as_of, kind, partitions)
+def _concat_parts(frames: list[pd.DataFrame], ignore_index: bool = True) -> pd.DataFrame:
     # A partition without anyone to score wrote an empty file without columns: left out, so that it
     # cannot change the other partitions' column types.
     with_rows = [frame for frame in frames if len(frame)]
-    return pd.concat(with_rows, ignore_index=True) if with_rows else frames[0]
+    return pd.concat(with_rows, ignore_index=ignore_index) if with_rows else frames[0]
+
+
+def _read_parts(settings: Settings, as_of: date, kind: str, partitions: int) -> pd.DataFrame:
+    return _concat_parts(_read_part_list(settings, as_of, kind, partitions))
 
 
 @logged_step("prepare_scoring", skipped=(ScoringUnavailable,))
@@ -117,12 +120,12 @@ def score_partition(settings: Settings, as_of: date, partition: int, partitions:
     from ml.reasons import typical_values
 
     parts = _read_part_list(settings, as_of, "features", partitions)
-    population = [frame for frame in parts if len(frame)]
-    if not population:
+    population = _concat_parts(parts, ignore_index=False)  # indexed by customer_id
+    if population.empty:
         raise EmptyPopulationError(f"no partition has anyone to score as of {as_of}")
-    typical = typical_values(pd.concat(population))
+    typical = typical_values(population)
     # a partition without anyone scores no rows, with the columns of the others' features
-    mine = parts[partition] if len(parts[partition]) else population[0].iloc[:0]
+    mine = parts[partition] if len(parts[partition]) else population.iloc[:0]
     scores = partition_churn_scores(as_of, models_dir(settings), mine, typical)
     _write_part(scores, _part_file(settings, as_of, "churn_scores", partition, partitions))
     return {"partition": partition, "partitions": partitions, "customers": len(scores)}

@@ -220,3 +220,27 @@ def test_history_loaded_in_small_groups_equals_one_load(settings, landing, tmp_p
     with connect(settings) as a, connect(grouped) as b:
         q = f"select {manifest} from raw._load_manifest order by source_file"
         assert b.execute(q).fetchall() == a.execute(q).fetchall()
+
+
+def test_row_numbers_follow_the_file_when_the_scan_runs_in_parallel(settings, landing):
+    """Row numbers come from the order DuckDB inserts the scanned rows in (loyalist.ingest._stage_text_rows).
+    A file of about 40 MB is parsed by several threads at once; every row must still get its own line number,
+    counted from the first row of its own file."""
+    day = landing / "orders" / f"dt={END}"
+    big_rows = 400_000
+    header = "order_id,source_customer_id,ordered_at,net_amount,payment_method\n"
+    padding = "x" * 50  # rows of about 100 bytes
+    _write(day / "a_small.csv", header + "".join(f"S{i:07d},c1,2025-03-31 08:00:00,1,{padding}\n"
+                                                 for i in range(1, 1001)))
+    _write(day / "b_big.csv", header + "".join(f"B{i:07d},c{i % 977},2025-03-31 08:00:00,{i % 500},{padding}\n"
+                                               for i in range(1, big_rows + 1)))
+    with connect(settings) as con:
+        con.execute("set threads = 4")
+        results = ingest_landing(con, settings.landing_dir, END, NEXT, "b1", LIMIT, ["orders"])
+        per_file = con.execute("""select split_part(_source_file, '/', -1), count(*),
+                                         count(*) filter (where _row_in_file <> cast(substr(order_id, 2) as bigint))
+                                  from raw.orders
+                                  where _source_file like '%/a_small.csv' or _source_file like '%/b_big.csv'
+                                  group by all order by 1""").fetchall()
+    assert per_file == [("a_small.csv", 1000, 0), ("b_big.csv", big_rows, 0)]  # (file, rows, misnumbered)
+    assert all(r.rows_read == r.rows_loaded + r.rows_quarantined for r in results)

@@ -23,6 +23,8 @@ from datetime import date, datetime
 import great_expectations as gx
 import great_expectations.expectations as gxe
 
+from loyalist.warehouse import repeated_keys_sql
+
 
 def _q(identifier: str) -> str:
     return '"' + identifier.replace('"', '""') + '"'
@@ -79,11 +81,13 @@ def suspect_rows_sql(suite: gx.ExpectationSuite, relation: str, where: str = "tr
             maxima.append(e.column)
         else:
             return None
-    ctes = [f"batch as (select rowid as _gx_rowid, * from {relation} where {where})"]
+    # Not materialized: the batch of a first load is the whole history, and copying every column of
+    # it cost more than scanning the table again for each use (1M customers, whole history, orders:
+    # 14.5 -> 4.2 s; with repeated keys grouped by hash first, 3.0 s).
+    ctes = [f"batch as not materialized (select rowid as _gx_rowid, * from {relation} where {where})"]
     conditions.append("_gx_rowid = (select min(_gx_rowid) from batch)")
     for i, key in enumerate(keys):
-        cols = ", ".join(_q(c) for c in key)
-        ctes.append(f"dup_{i} as (select {cols} from batch group by all having count(*) > 1)")
+        ctes.append(f"dup_{i} as ({repeated_keys_sql('batch', [_q(c) for c in key])})")
         match = " and ".join(f"d.{_q(c)} is not distinct from batch.{_q(c)}" for c in key)
         conditions.append(f"exists (select 1 from dup_{i} d where {match})")
     for column in maxima:

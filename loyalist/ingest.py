@@ -26,7 +26,7 @@ from pathlib import Path
 import duckdb
 
 from loyalist.contracts import ENTITIES, Entity
-from loyalist.warehouse import insert_rows
+from loyalist.warehouse import insert_rows, repeated_keys_sql
 
 log = logging.getLogger(__name__)
 
@@ -348,20 +348,11 @@ def _typed_select(entity: Entity, max_event_time: datetime) -> str:
 def _mark_duplicate_keys(con: duckdb.DuckDBPyConnection, entity: Entity) -> None:
     """Add 'duplicate key in file' to every row of ``_typed`` after the first with the same key in its file.
 
-    Keys compare as typed values, NULL equal to NULL. Grouping every row by its file name and key
-    (strings of 80 bytes or so) is slow, so rows are first grouped by a 64-bit hash of both; only the
-    rows of hashes seen more than once (the real duplicates and rare collisions) are grouped by value.
-    1M customers, 19M order lines in one load: 3.5–5.6 s before, 2.1–2.3 s now.
+    Keys compare as typed values, NULL equal to NULL (``repeated_keys_sql``).
     """
-    keys = ", ".join(_q(k) for k in entity.key)
-    con.execute(f"""create or replace temp table _duplicate_keys as
-                    with repeated_hashes as (
-                        select hash(_source_file, {keys}) as _hash from _typed group by all having count(*) > 1
-                    )
-                    select _source_file, {keys}, min(_row_in_file) as _first_row
-                    from _typed
-                    where hash(_source_file, {keys}) in (select _hash from repeated_hashes)
-                    group by all having count(*) > 1""")
+    keys = ["_source_file", *(_q(k) for k in entity.key)]
+    con.execute("create or replace temp table _duplicate_keys as "
+                + repeated_keys_sql("_typed", keys, "min(_row_in_file) as _first_row"))
     if not con.execute("select count(*) from _duplicate_keys").fetchone()[0]:
         return
     same_key = " and ".join(f"t.{_q(k)} is not distinct from d.{_q(k)}" for k in entity.key)

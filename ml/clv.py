@@ -20,8 +20,7 @@ import pandas as pd
 from scipy.optimize import minimize
 from scipy.special import betaln, gammaln, hyp2f1
 
-from ml.data import Inputs, among, days
-from ml.features import completed_sales
+from ml.data import Inputs, among, completed_sales, days
 
 log = logging.getLogger(__name__)
 

@@ -35,6 +35,15 @@ def _epoch_days(sql_ts: str) -> str:
     return f"epoch({sql_ts}) / 86400.0"
 
 
+def is_completed_sale(transactions: pd.DataFrame) -> pd.Series:
+    """Rows of a transactions frame that are completed sales (not refunds, not cancelled or pending)."""
+    return (transactions["transaction_type"] == "sale") & (transactions["status"] == "completed")
+
+
+def completed_sales(transactions: pd.DataFrame) -> pd.DataFrame:
+    return transactions[is_completed_sale(transactions)]
+
+
 def among(values: pd.Series, ids: pd.Index) -> np.ndarray:
     """``values.isin(ids)`` as a boolean array, with Arrow's hash kernel (a missing value is never among them).
 
@@ -81,8 +90,7 @@ class Inputs:
     @property
     def data_start(self) -> date:
         """Day of the first completed sale."""
-        sales = self.transactions
-        sales = sales[(sales["transaction_type"] == "sale") & (sales["status"] == "completed")]
+        sales = completed_sales(self.transactions)
         if sales.empty:
             raise ValueError("no completed sales in marts.transactions")
         return date.fromordinal(EPOCH.toordinal() + int(np.floor(sales["t"].min())))

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from ml.config import WINDOWS, dbt_var
-from ml.data import Inputs, among, days
+from ml.data import Inputs, among, completed_sales, days, is_completed_sale
 
 # Feature groups: the unit of the reasons (ml.reasons) and of the docs. Order matters only for ties.
 FEATURE_GROUPS: dict[str, list[str]] = {
@@ -47,14 +47,6 @@ FEATURE_TO_GROUP = {f: g for g, fs in FEATURE_GROUPS.items() for f in fs}
 
 class EmptyPopulationError(ValueError):
     """No customer is alive enough to score at the cutoff."""
-
-
-def is_completed_sale(transactions: pd.DataFrame) -> pd.Series:
-    return (transactions["transaction_type"] == "sale") & (transactions["status"] == "completed")
-
-
-def completed_sales(transactions: pd.DataFrame) -> pd.DataFrame:
-    return transactions[is_completed_sale(transactions)]
 
 
 def population(inputs: Inputs, cutoff: date, population_days: int) -> pd.Index:

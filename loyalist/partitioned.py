@@ -115,6 +115,7 @@ def feature_partition(settings: Settings, as_of: date, partition: int, partition
 
 @logged_step("score_partition")
 def score_partition(settings: Settings, as_of: date, partition: int, partitions: int) -> dict:
+    from ml.config import scoring_threads
     from ml.features import EmptyPopulationError
     from ml.pipeline import partition_churn_scores
     from ml.reasons import typical_values
@@ -126,7 +127,8 @@ def score_partition(settings: Settings, as_of: date, partition: int, partitions:
     typical = typical_values(population)
     # a partition without anyone scores no rows, with the columns of the others' features
     mine = parts[partition] if len(parts[partition]) else population.iloc[:0]
-    scores = partition_churn_scores(as_of, models_dir(settings), mine, typical)
+    # the DAG runs the partitions' tasks side by side: each takes its share of the cores
+    scores = partition_churn_scores(as_of, models_dir(settings), mine, typical, scoring_threads(partitions))
     _write_part(scores, _part_file(settings, as_of, "churn_scores", partition, partitions))
     return {"partition": partition, "partitions": partitions, "customers": len(scores)}
 

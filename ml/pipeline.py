@@ -31,6 +31,7 @@ from ml.config import (
     churn_after_days,
     plan_cutoffs,
     risk_band,
+    scoring_threads,
 )
 from ml.data import Inputs, block_count, customer_sample, last_transaction_day, load_inputs
 from ml.features import FEATURES, EmptyPopulationError, compute_features, future_activity, labelled_frame
@@ -373,16 +374,17 @@ def partition_features(con: duckdb.DuckDBPyConnection, as_of: date, models_dir: 
 
 
 def partition_churn_scores(as_of: date, models_dir: Path, features: pd.DataFrame,
-                           typical: dict[str, object]) -> pd.DataFrame:
+                           typical: dict[str, object], threads: int = 1) -> pd.DataFrame:
     """Churn score rows of ``features`` (a partition's) with the promoted model; no warehouse access.
 
     ``typical``: the whole population's reference values for the reasons (``typical_values`` of every
     partition's features), so that a partition's rows are those of a single-partition run.
+    ``threads``: for the reasons (``ml.config.scoring_threads``); the rows do not depend on it.
     """
     models_dir = Path(models_dir)
     churn_version = _promoted_versions(models_dir)["churn"]
     model, _ = artifacts.load_churn(models_dir, churn_version)
-    return churn_scores(model, features, _as_day(as_of), churn_version, typical)
+    return churn_scores(model, features, _as_day(as_of), churn_version, typical, threads)
 
 
 def compute_scores(con: duckdb.DuckDBPyConnection, as_of: date, models_dir: Path,
@@ -393,7 +395,7 @@ def compute_scores(con: duckdb.DuckDBPyConnection, as_of: date, models_dir: Path
     then the churn scores per partition with the population's typical values.
     """
     features, predictions = partition_features(con, as_of, models_dir, block_transactions=block_transactions)
-    scores = partition_churn_scores(as_of, models_dir, features, typical_values(features))
+    scores = partition_churn_scores(as_of, models_dir, features, typical_values(features), scoring_threads())
     return scores, predictions
 
 
@@ -426,10 +428,11 @@ def score(con: duckdb.DuckDBPyConnection, as_of: date, models_dir: Path) -> dict
 
 
 def churn_scores(model, features: pd.DataFrame, as_of: date, version: str,
-                 typical: dict[str, object] | None = None) -> pd.DataFrame:
+                 typical: dict[str, object] | None = None, threads: int = 1) -> pd.DataFrame:
     """Rows of ml.churn_scores: probability, band and up to three reasons per customer.
 
     ``typical``: the reference values of the reasons (default: those of ``features`` itself).
+    ``threads``: blocks of customers ablated at once for the reasons; the rows do not depend on it.
     """
     # Only contributions above MIN_CONTRIBUTION become reasons: customers whose probability is not above it
     # cannot have one, so they are not ablated (the same reasons for a fifth less prediction work at 100k).
@@ -437,7 +440,7 @@ def churn_scores(model, features: pd.DataFrame, as_of: date, version: str,
     # from the same pass (churn.TreeAblation: the same numbers as churn.predict).
     probability, contributions = probabilities_and_contributions(
         partial(churn.predict, model), features, typical, only_above=MIN_CONTRIBUTION,
-        ablation=churn.tree_ablation(model))
+        ablation=churn.tree_ablation(model), threads=threads)
     return pd.DataFrame({
         "customer_id": features.index.astype(str),
         "as_of_date": as_of,

@@ -15,6 +15,7 @@ from ml.config import (
     plan_cutoffs,
     required_history_days,
     risk_band,
+    scoring_threads,
 )
 from ml.pipeline import churn_decision, clv_decision
 
@@ -81,3 +82,9 @@ def test_clv_promotion_needs_a_lower_error_than_baseline_and_promoted_model():
     assert not clv_decision("v2", 130.0, 120.0, None, None, True).promoted
     assert not clv_decision("v2", 100.0, 120.0, "v1", 95.0, True).promoted
     assert clv_decision("v2", 100.0, 120.0, "v1", 105.0, True).promoted
+
+
+def test_scoring_threads_share_the_cores_among_the_partitions(monkeypatch):
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: {0, 1, 2, 3}, raising=False)
+    assert [scoring_threads(p) for p in (1, 2, 3, 4, 8)] == [4, 2, 1, 1, 1]
+    assert scoring_threads() == 4

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from threadpoolctl import threadpool_info
 
 from loyalist.config import DBT_PROJECT_DIR, get_settings
 from loyalist.generate import GeneratorConfig, generate
@@ -204,6 +205,14 @@ def test_ablations_after_the_preprocessing_equal_ablated_frames(full):
     preprocessed = group_contributions(predict, features, typical, block=997, ablation=ablation)
     pd.testing.assert_frame_equal(preprocessed, frames, check_exact=True)
     assert (frames.abs() > 0).any().all()
+    # blocks on two threads (ml.config.scoring_threads): the same numbers, either way of ablating, and
+    # the process's OpenMP limit is left as it was
+    openmp_before = [(p["filepath"], p["num_threads"]) for p in threadpool_info() if p["user_api"] == "openmp"]
+    for way in (None, ablation):
+        threaded = group_contributions(predict, features, typical, block=997, ablation=way, threads=2)
+        pd.testing.assert_frame_equal(threaded, frames, check_exact=True)
+    assert [(p["filepath"], p["num_threads"]) for p in threadpool_info()
+            if p["user_api"] == "openmp"] == openmp_before
     # the probabilities from the ablation's own pass (what scoring uses) are churn.predict's, to the last bit,
     # with the same contributions, also when only customers above a probability are ablated
     probability = churn.predict(model, features)
@@ -211,6 +220,10 @@ def test_ablations_after_the_preprocessing_equal_ablated_frames(full):
         together, contributions = probabilities_and_contributions(predict, features, typical, block=997,
                                                                   only_above=only_above, ablation=ablation)
         np.testing.assert_array_equal(together, probability)
+        threaded = probabilities_and_contributions(predict, features, typical, block=997, only_above=only_above,
+                                                   ablation=ablation, threads=3)
+        np.testing.assert_array_equal(threaded[0], probability)
+        pd.testing.assert_frame_equal(threaded[1], contributions, check_exact=True)
         expected = group_contributions(predict, features, typical, base=probability, block=997,
                                        only_above=only_above, ablation=ablation)
         pd.testing.assert_frame_equal(contributions, expected, check_exact=True)

@@ -67,11 +67,12 @@ def scoring_threads(partitions: int = 1) -> int:
 
     The reasons' ablations run block by block of customers, each block on its own (ml.reasons), and
     the trees' predictions release the GIL: at 1M customers on 2 cores, 34-36 s on one thread and
-    20 s on two, the same numbers. Each process takes its share of the cores this process may use,
+    18-20 s on two, the same numbers. Each process takes its share of the cores this process may use,
     so the DAG's parallel partitions do not compete for them.
     """
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     return max(1, cores // max(1, partitions))
+
 
 # CLV: predictions are for 12 months; with one year of data the held-out evaluation uses a shorter
 # horizon (the churn window N), see docs/ml.md.

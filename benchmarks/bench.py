@@ -39,6 +39,7 @@ import psutil
 
 from benchmarks import report
 from benchmarks.baselines import TRANSACTION_COLUMNS, export_inputs, floor_scan, pipeline_counts
+from benchmarks.calibrate import calibrate
 
 ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
@@ -429,6 +430,7 @@ def bench_size(customers: int, args, host: dict) -> dict:
                     "load_avg_start": [round(x, 2) for x in os.getloadavg()], "machine": host}
     result.update({k: v for k, v in generated.items() if k != "load_avg"})
     result["load_avg_generate"] = generated.get("load_avg")
+    result["calibration"] = calibrate()  # this host's speed, to compare rows measured on different hosts
     print(f"[{customers:,}] generated in {result['generate_s']:.1f}s; full run for {full_day} ...", flush=True)
     full = run_day(data_dir, env, full_day, FULL_STAGES, "full")
     print(f"[{customers:,}] full run {full['run_s']:.1f}s (+ train {full['stage_s'].get('train', 0):.1f}s), "

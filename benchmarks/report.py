@@ -154,6 +154,12 @@ def markdown(results: list[dict]) -> str:
         lines += ["", "## Machine", "", f"`nproc` {m['nproc']} ({m['cpu']}), {m['ram_gib']} GiB RAM, Linux "
                   f"{m['kernel']}, Python {m['python']}, DuckDB {m['duckdb']}, dbt-core {m['dbt_core']}, "
                   f"pandas {m['pandas']}, polars {m['polars']}."]
+        calibrated = [r for r in results if r.get("calibration")]
+        if calibrated:
+            lines += ["", "Host speed just before each size's runs (`python -m benchmarks.calibrate`, best of 3; "
+                      "lower is faster; compare rows, or your machine, only at similar values): "
+                      + "; ".join(f"{r['customers']:,}: DuckDB group-by {r['calibration']['duckdb_group_by_s']:.2f} s, "
+                                  f"Python loop {r['calibration']['python_loop_s']:.2f} s" for r in calibrated) + "."]
     lines += _targets(results)
     if FINDINGS.exists():  # hand-written analysis of the numbers (profiles, fixes, what remains)
         lines += ["", FINDINGS.read_text().strip()]

@@ -56,3 +56,25 @@ def test_a_ratio_just_below_its_target_is_not_shown_as_the_target():
     assert "| marts >= 3x faster than polars | 2.996x | MISSED |" in targets
     assert "| marts >= 5x faster than pandas | 6.75x | met |" in targets
     assert "| marts within 5x of the floor | 11.1x | MISSED |" in targets
+
+
+def test_the_host_calibration_is_measured_and_shown_beside_the_rows():
+    from benchmarks.calibrate import calibrate
+
+    small = calibrate(repeats=2, rows=200_000, loop=100_000)
+    larger = calibrate(repeats=2, rows=2_000_000, loop=1_000_000)
+    assert set(small) == {"duckdb_group_by_s", "python_loop_s"}
+    # the numbers are times of real work: more rows and a longer loop take longer
+    assert 0 < small["duckdb_group_by_s"] < larger["duckdb_group_by_s"]
+    assert 0 < small["python_loop_s"] < larger["python_loop_s"]
+
+    machine = {"nproc": 2, "ram_gib": 23.5, "cpu": "AMD EPYC", "kernel": "6", "python": "3.11", "duckdb": "2",
+               "dbt_core": "1.11", "pandas": "3", "polars": "2"}
+    calibration = {"duckdb_group_by_s": 1.234, "python_loop_s": 0.5}
+    rows = [{"customers": 10_000, "machine": machine, "calibration": calibration},
+            {"customers": 100_000, "machine": machine}]  # a row from before the calibration existed
+
+    machine_section = markdown(rows).split("## Machine")[1]
+
+    assert "10,000: DuckDB group-by 1.23 s, Python loop 0.50 s." in machine_section
+    assert "100,000:" not in machine_section

@@ -34,7 +34,7 @@ import yaml
 
 from loyalist.contracts import CONSENT_CHANNELS
 from ml import store
-from ml.data import among
+from ml.data import among, read_frame
 from ml.partitions import in_partition
 
 log = logging.getLogger(__name__)
@@ -156,30 +156,38 @@ def load_rules(path: Path = DEFAULT_RULES) -> Rules:
 
 def _table_exists(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> bool:
     return con.execute("select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
-                       [schema, name]).fetchone()[0] > 0
+                       [schema, name]).fetchall()[0][0] > 0
 
 
-def _latest_scores(con: duckdb.DuckDBPyConnection, table: str, column: str, as_of: date) -> pd.DataFrame:
-    """Each customer's ``column`` from their latest scoring date <= as_of (empty when the table is missing)."""
+def _latest_scores(con: duckdb.DuckDBPyConnection, table: str, column: str, as_of: date) -> str:
+    """SQL: each customer's ``column`` from their latest scoring date <= as_of (no rows when the table is missing)."""
     if not _table_exists(con, "ml", table):
-        return pd.DataFrame({"customer_id": pd.Series(dtype="object"), column: pd.Series(dtype="float64")})
-    return con.execute(
-        f"select customer_id, {column} from ml.{table} where as_of_date <= ? "
-        f"qualify row_number() over (partition by customer_id order by as_of_date desc) = 1", [as_of]).df()
+        return f"select cast(null as varchar) as customer_id, cast(null as double) as {column} where false"
+    return (f"select customer_id, {column} from ml.{table} where as_of_date <= date '{as_of.isoformat()}' "
+            f"qualify row_number() over (partition by customer_id order by as_of_date desc) = 1")
 
 
 def load_customers(con: duckdb.DuckDBPyConnection, as_of: date) -> pd.DataFrame:
-    """marts.customers with the latest churn probability and expected 12-month spend (missing -> 0)."""
-    snapshot = con.execute("select min(as_of_date), max(as_of_date) from marts.customers").fetchone()
+    """marts.customers with the latest churn probability and expected 12-month spend (missing -> 0), by customer_id.
+
+    One query, joined in DuckDB and read through Arrow: at 1M customers, reading the customers with
+    ``.df()`` and merging the two score tables into them in pandas took 4.9 s, this 1.1-1.7 s.
+    """
+    # fetchall: a result left unfinished (fetchone) would keep DuckDB from starting read_frame's query
+    snapshot = con.execute("select min(as_of_date), max(as_of_date) from marts.customers").fetchall()[0]
     if snapshot[0] is not None and (snapshot[0] != as_of or snapshot[1] != as_of):
         raise ValueError(f"marts.customers is built as of {snapshot[0]}..{snapshot[1]}, not {as_of}: "
                          "run the dbt build for that date first")
-    customers = con.execute(
-        "select customer_id, birthday, consent_email, consent_sms, consent_ads, value_tier, lifecycle_stage, "
-        "preferred_category from marts.customers").df()
-    churn = _latest_scores(con, "churn_scores", "churn_probability", as_of)
-    clv = _latest_scores(con, "clv_predictions", "expected_spend_12m", as_of)
-    out = customers.merge(churn, on="customer_id", how="left").merge(clv, on="customer_id", how="left")
+    out = read_frame(con, f"""
+        select customers.customer_id, customers.birthday, customers.consent_email, customers.consent_sms,
+               customers.consent_ads, customers.value_tier, customers.lifecycle_stage, customers.preferred_category,
+               churn.churn_probability, clv.expected_spend_12m
+        from marts.customers as customers
+        left join ({_latest_scores(con, "churn_scores", "churn_probability", as_of)}) as churn
+            on churn.customer_id = customers.customer_id
+        left join ({_latest_scores(con, "clv_predictions", "expected_spend_12m", as_of)}) as clv
+            on clv.customer_id = customers.customer_id
+        order by customers.customer_id""")
     out["churn_probability"] = out["churn_probability"].fillna(0.0).astype(float)
     out["expected_spend_12m"] = out["expected_spend_12m"].fillna(0.0).astype(float)
     for channel in CHANNELS:
@@ -215,12 +223,18 @@ def days_to_birthday(birthday: str | None, as_of: date) -> int | None:
 
 def birthday_gift(con: duckdb.DuckDBPyConnection, customers: pd.DataFrame, rule: Rule, as_of: date) -> pd.DataFrame:
     within = int(rule.eligibility["birthday_within_days"])
-    days = customers["birthday"].map(lambda b: days_to_birthday(b, as_of))
+    # once per distinct birthday (at most 366 of them), not once per customer
+    days = customers["birthday"].map({b: days_to_birthday(b, as_of) for b in customers["birthday"].dropna().unique()})
     hit = customers[days.notna() & (days <= within)]
     d = days[hit.index].astype(int)
     reasons = [f"birthday {b} is today" if n == 0 else f"birthday {b} is in {n} days"
                for b, n in zip(hit["birthday"], d, strict=True)]
     return _candidates(rule, as_of, hit, reasons, [rule.offer.format(birthday=b) for b in hit["birthday"]])
+
+
+def _dates(values: pd.Series) -> list[date | None]:
+    """A date column as Python dates (None where missing), converted as a whole, not row by row."""
+    return [None if pd.isna(d) else d for d in pd.to_datetime(values).dt.date]
 
 
 def points_nudge(con: duckdb.DuckDBPyConnection, customers: pd.DataFrame, rule: Rule, as_of: date) -> pd.DataFrame:
@@ -233,16 +247,15 @@ def points_nudge(con: duckdb.DuckDBPyConnection, customers: pd.DataFrame, rule: 
         [p["min_points_balance"], inactive_since, expiring_by]).df()
     hit = hit[among(hit["customer_id"], pd.Index(customers["customer_id"]))]
     reasons, offers = [], []
-    for r in hit.itertuples():
-        expire_on = None if pd.isna(r.points_expire_on) else pd.Timestamp(r.points_expire_on).date()
-        last = None if pd.isna(r.last_activity_date) else pd.Timestamp(r.last_activity_date).date()
-        why = [f"{r.points_balance} points unused"]
+    for balance, last, expire_on in zip(hit["points_balance"].tolist(), _dates(hit["last_activity_date"]),
+                                        _dates(hit["points_expire_on"]), strict=True):
+        why = [f"{balance} points unused"]
         if last is not None and last <= inactive_since:
             why.append(f"no earn or redeem since {last} ({(as_of - last).days} days)")
         if expire_on is not None and expire_on <= expiring_by:
             why.append(f"points expire on {expire_on}")
         reasons.append(", ".join(why))
-        offers.append(rule.offer.format(points_balance=r.points_balance, points_expire_on=expire_on or "-"))
+        offers.append(rule.offer.format(points_balance=balance, points_expire_on=expire_on or "-"))
     return _candidates(rule, as_of, hit, reasons, offers)
 
 
@@ -280,9 +293,11 @@ def category_coupon(con: duckdb.DuckDBPyConnection, customers: pd.DataFrame, rul
                     as_of: date) -> pd.DataFrame:
     stages = list(rule.eligibility["lifecycle_stages"])
     hit = customers[customers["preferred_category"].notna() & customers["lifecycle_stage"].isin(stages)]
-    reasons = [f"{s} customer, buys mostly {c}" for s, c in zip(hit["lifecycle_stage"], hit["preferred_category"],
-                                                                 strict=True)]
-    return _candidates(rule, as_of, hit, reasons, [rule.offer.format(category=c) for c in hit["preferred_category"]])
+    # half the customers at 1M: the texts as column operations, each offer formatted once per category
+    reasons = (hit["lifecycle_stage"] + " customer, buys mostly " + hit["preferred_category"]).tolist()
+    categories = hit["preferred_category"]
+    offers = categories.map({c: rule.offer.format(category=c) for c in categories.unique()}).tolist()
+    return _candidates(rule, as_of, hit, reasons, offers)
 
 
 RULE_FUNCTIONS: dict[str, Callable[[duckdb.DuckDBPyConnection, pd.DataFrame, Rule, date], pd.DataFrame]] = {
@@ -297,32 +312,47 @@ RULE_FUNCTIONS: dict[str, Callable[[duckdb.DuckDBPyConnection, pd.DataFrame, Rul
 # ---------------------------------------------------------------------------------------------- selection
 
 
+def _customer_rows(candidates: pd.DataFrame, customers: pd.DataFrame) -> np.ndarray:
+    """Each candidate's row in ``customers`` (-1 for an unknown customer); customer ids must be unique.
+
+    One hash lookup instead of a pandas merge: at 1M customers, the consent filter's merge (with the
+    check that customers are unique) took 3.4 s for 750k candidates.
+    """
+    index = pd.Index(customers["customer_id"])
+    if not index.is_unique:
+        repeated = index[index.duplicated()].unique()[:5].tolist()
+        raise ValueError(f"marts.customers holds customer_id(s) {repeated} more than once: "
+                         "one row per customer expected")
+    return index.get_indexer(candidates["customer_id"])
+
+
+def _at(values: pd.Series, rows: np.ndarray, missing: Any) -> np.ndarray:
+    """``values`` (missing ones as ``missing``) at positions ``rows``, ``missing`` where a row is -1."""
+    filled = values.fillna(missing).to_numpy()
+    return np.where(rows >= 0, filled[np.maximum(rows, 0)] if len(filled) else missing, missing)
+
+
 def consent_filter(candidates: pd.DataFrame, customers: pd.DataFrame) -> pd.DataFrame:
     """Keep only rows whose customer consented to the row's channel (no consent / unknown customer -> dropped)."""
     if candidates.empty:
         return candidates
-    # Each row's customer's consent columns (left join: keeps the rows' order), then per channel the one
-    # column that decides; vectorised, as at 1M customers this looks up about 750k rows.
+    rows = _customer_rows(candidates, customers)
     channels = candidates["channel"].to_numpy()
-    present = pd.unique(channels)
-    columns = ["customer_id", *(f"consent_{channel}" for channel in present)]
-    consents = candidates[["customer_id"]].merge(customers[columns], on="customer_id", how="left",
-                                                 validate="many_to_one")
     ok = np.zeros(len(candidates), dtype=bool)
-    for channel in present:
-        rows = channels == channel
-        ok[rows] = consents.loc[rows, f"consent_{channel}"].fillna(False).to_numpy(dtype=bool)
+    for channel in pd.unique(channels):
+        mine = channels == channel
+        ok[mine] = _at(customers[f"consent_{channel}"], rows[mine], False).astype(bool)
     return candidates[ok]
 
 
 def add_expected_value(candidates: pd.DataFrame, customers: pd.DataFrame, uplift: dict[str, float]) -> pd.DataFrame:
     """expected_value = churn_probability x expected_spend_12m x uplift(reward_type) - cost."""
-    scores = customers[["customer_id", "churn_probability", "expected_spend_12m"]]
-    out = candidates.merge(scores, on="customer_id", how="left")
-    p = out["churn_probability"].fillna(0.0)
-    spend = out["expected_spend_12m"].fillna(0.0)
+    rows = _customer_rows(candidates, customers)
+    p = pd.Series(_at(customers["churn_probability"], rows, 0.0).astype(float))
+    spend = pd.Series(_at(customers["expected_spend_12m"], rows, 0.0).astype(float))
+    out = candidates.reset_index(drop=True)
     out["expected_value"] = p * spend * out["reward_type"].map(uplift).astype(float) - out["cost"]
-    return out.drop(columns=["churn_probability", "expected_spend_12m"])
+    return out
 
 
 def best_per_customer(candidates: pd.DataFrame, rule_order: list[str]) -> pd.DataFrame:

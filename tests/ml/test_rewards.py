@@ -316,3 +316,37 @@ def test_unparseable_rules_file(tmp_path):
     path.write_text("rules: [unclosed")
     with pytest.raises(ValueError, match="cannot read reward rules"):
         load_rules(path)
+
+
+def test_candidates_need_a_known_consenting_customer_and_missing_scores_count_as_zero():
+    from ml.rewards import add_expected_value, consent_filter
+
+    customers = pd.DataFrame({
+        "customer_id": ["A", "B", "C"], "consent_email": [True, None, False], "consent_sms": [True, True, True],
+        "consent_ads": [False, False, False], "churn_probability": [0.5, None, 0.1],
+        "expected_spend_12m": [100.0, 50.0, None]})
+    candidates = pd.DataFrame({
+        "customer_id": ["A", "B", "C", "Z", "A"], "channel": ["email", "email", "email", "email", "sms"],
+        "reward_type": ["win_back"] * 4 + ["birthday_gift"], "cost": [10.0] * 5})
+
+    kept = consent_filter(candidates, customers)
+    # B's consent is unknown, C said no, Z is not a customer
+    assert list(zip(kept["customer_id"], kept["channel"], strict=True)) == [("A", "email"), ("A", "sms")]
+
+    valued = add_expected_value(candidates, customers, {"win_back": 0.1, "birthday_gift": 0.2})
+    # churn probability x expected spend x uplift - cost; an unknown probability or spend counts as 0
+    assert valued["expected_value"].tolist() == [0.5 * 100.0 * 0.1 - 10, -10.0, -10.0, -10.0, 0.5 * 100.0 * 0.2 - 10]
+    assert valued["customer_id"].tolist() == ["A", "B", "C", "Z", "A"]
+
+    with pytest.raises(ValueError, match=r"customer_id\(s\) \['A'\] more than once"):
+        consent_filter(candidates, pd.concat([customers, customers.iloc[:1]]))
+
+
+def test_birthdays_that_are_not_month_and_day_give_no_gift(tmp_path):
+    con = make_db(tmp_path / "w.duckdb", [customer("OK", birthday="04-02"), customer("LONG", birthday="2000-04-02"),
+                                          customer("NONE"), customer("EMPTY", birthday=""),
+                                          customer("SAME", birthday="04-02")])
+    build_reward_eligibility(con, AS_OF, only_rule(tmp_path, "birthday_gift"))
+    out = rows(con)
+    assert out["customer_id"].tolist() == ["OK", "SAME"]
+    assert out["reason"].tolist() == ["birthday 04-02 is in 2 days"] * 2

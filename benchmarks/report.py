@@ -156,10 +156,15 @@ def markdown(results: list[dict]) -> str:
                   f"pandas {m['pandas']}, polars {m['polars']}."]
         calibrated = [r for r in results if r.get("calibration")]
         if calibrated:
-            lines += ["", "Host speed just before each size's runs (`python -m benchmarks.calibrate`, best of 3; "
-                      "lower is faster; compare rows, or your machine, only at similar values): "
-                      + "; ".join(f"{r['customers']:,}: DuckDB group-by {r['calibration']['duckdb_group_by_s']:.2f} s, "
-                                  f"Python loop {r['calibration']['python_loop_s']:.2f} s" for r in calibrated) + "."]
+            def speed(r: dict) -> str:
+                c = r["calibration"]
+                when = f" (measured {c['measured']})" if c.get("measured") else ""
+                return (f"{r['customers']:,}: DuckDB group-by {c['duckdb_group_by_s']:.2f} s, "
+                        f"Python loop {c['python_loop_s']:.2f} s{when}")
+
+            lines += ["", "Host speed (`python -m benchmarks.calibrate`, best of 3, measured just before each size's "
+                      "runs unless noted; lower is faster; compare rows, or your machine, only at similar values): "
+                      + "; ".join(speed(r) for r in calibrated) + "."]
     lines += _targets(results)
     if FINDINGS.exists():  # hand-written analysis of the numbers (profiles, fixes, what remains)
         lines += ["", FINDINGS.read_text().strip()]

@@ -173,14 +173,19 @@ class OutputCheck:
 
 OUTPUT_CHECKS = (
     OutputCheck("marts.customers", "select * from marts.customers", customers_suite),
+    # The whole-table counts once, in one scan: written as scalar subqueries in both branches, DuckDB
+    # counted the 20M distinct order ids of the 1M sample twice (5.1 s for this check).
     OutputCheck("marts.transactions", """
-        select t.customer_id,
-               (select count(*) - count(distinct order_id) from marts.transactions) as duplicate_order_ids,
-               (select count(*) from marts.transactions where customer_id is null) as transactions_without_customer
-        from marts.transactions t where t.order_date = date '{as_of}'
+        with whole_table as materialized (
+            select count(*) - count(distinct order_id) as duplicate_order_ids,
+                   count(*) filter (where customer_id is null) as transactions_without_customer
+            from marts.transactions
+        )
+        select t.customer_id, w.duplicate_order_ids, w.transactions_without_customer
+        from marts.transactions t cross join whole_table w where t.order_date = date '{as_of}'
         union all  -- one summary row even on a day without transactions
-        select 'summary', (select count(*) - count(distinct order_id) from marts.transactions),
-               (select count(*) from marts.transactions where customer_id is null)""", transactions_day_suite),
+        select 'summary', duplicate_order_ids, transactions_without_customer from whole_table""",
+                transactions_day_suite),
     OutputCheck("marts.customer_lifecycle_history", """
         select c.customer_id, count(h.customer_id) as current_stages
         from marts.customers c

@@ -3,9 +3,9 @@
 The same code and data ran about 1.5x slower on one "2-core AMD EPYC" host (2026-12-07) than on
 another a day earlier: the 1M sample's generation 125.0 s against 81.8 s, its dbt_build 547.5 s
 against 336.5 s for the same SQL (975 CPU s against 597). The model name and core count do not tell
-hosts apart. ``bench`` measures this workload just before each
-size's runs and stores it in the size's row (``calibration``); to compare a row with a machine of
-your own, run ``python -m benchmarks.calibrate`` there.
+hosts apart. ``bench`` measures this workload just before each size's runs and stores it in the
+size's row (``calibration``); to compare a row with a machine of your own, run
+``python -m benchmarks.calibrate`` there.
 
 Two numbers, each the best of ``repeats`` runs, because the pipeline's time splits between them:
 - ``duckdb_group_by_s``: DuckDB, on all the cores it may use, groups 10M rows by a 17-character text

@@ -34,7 +34,7 @@ import yaml
 
 from loyalist.contracts import CONSENT_CHANNELS
 from ml import store
-from ml.data import among, read_frame
+from ml.data import among, read_frame, table_columns
 from ml.partitions import in_partition
 
 log = logging.getLogger(__name__)
@@ -154,14 +154,9 @@ def load_rules(path: Path = DEFAULT_RULES) -> Rules:
 # ---------------------------------------------------------------------------------------------- inputs
 
 
-def _table_exists(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> bool:
-    return con.execute("select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
-                       [schema, name]).fetchall()[0][0] > 0
-
-
 def _latest_scores(con: duckdb.DuckDBPyConnection, table: str, column: str, as_of: date) -> str:
     """SQL: each customer's ``column`` from their latest scoring date <= as_of (no rows when the table is missing)."""
-    if not _table_exists(con, "ml", table):
+    if not table_columns(con, "ml", table):
         return f"select cast(null as varchar) as customer_id, cast(null as double) as {column} where false"
     return (f"select customer_id, {column} from ml.{table} where as_of_date <= date '{as_of.isoformat()}' "
             f"qualify row_number() over (partition by customer_id order by as_of_date desc) = 1")

@@ -216,3 +216,27 @@
 {% macro average_hours(minutes_expression) -%}
     {{ as_fraction('sum(' ~ minutes_expression ~ ')') }} / nullif(count({{ minutes_expression }}), 0) / 60
 {%- endmacro %}
+
+
+{#-
+    A 64-bit number for a load (landing file, load time), where a text column would cost too much to
+    carry (marts.transactions' lines_load_key). Only compared with keys computed by the same engine;
+    a change of the engine's hash after an upgrade makes every key differ, which makes the readers
+    recompute more, never less.
+-#}
+{% macro load_key(file_expression, loaded_at_expression) -%}
+    {{ return(adapter.dispatch('load_key', 'loyalist')(file_expression, loaded_at_expression)) }}
+{%- endmacro %}
+
+{% macro duckdb__load_key(file_expression, loaded_at_expression) -%}
+    {#- hash() is a UBIGINT: the top bit dropped, it fits a BIGINT -#}
+    cast(hash({{ file_expression }}, {{ loaded_at_expression }}) >> 1 as bigint)
+{%- endmacro %}
+
+{% macro postgres__load_key(file_expression, loaded_at_expression) -%}
+    hashtextextended({{ file_expression }} || '|' || cast({{ loaded_at_expression }} as text), 0)
+{%- endmacro %}
+
+{% macro spark__load_key(file_expression, loaded_at_expression) -%}
+    xxhash64({{ file_expression }}, {{ loaded_at_expression }})
+{%- endmacro %}

@@ -16,6 +16,7 @@ select
     unit_price,
     discount_amount,
     line_amount,
-    loaded_at
+    loaded_at,
+    source_file
 
 from {{ ref('base_crm__order_items') }}

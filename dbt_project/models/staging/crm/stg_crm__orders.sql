@@ -26,7 +26,8 @@ select
     points_earned,
     points_redeemed,
 
-    loaded_at
+    loaded_at,
+    source_file
 
 from {{ ref('base_crm__orders') }}
 -- filter after the dedupe: the latest version's time decides whether it happened by the run date

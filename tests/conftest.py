@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
@@ -61,3 +62,16 @@ def pg_database(monkeypatch):
     yield name
     with psycopg.connect(postgres_conninfo("postgres"), autocommit=True) as pg:
         pg.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
+
+
+@pytest.fixture(params=["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])
+def target_with_empty_landing(request, settings) -> Settings:
+    """``settings`` on each dbt target (DuckDB; PostgreSQL, marked postgres), with no landing files:
+    the test writes its own, day by day."""
+    if request.param == "postgres":
+        request.getfixturevalue("pg_database")
+    for folder in settings.landing_dir.iterdir():
+        if folder.is_dir():
+            shutil.rmtree(folder)
+    return replace(settings, dbt_target=request.param)
+

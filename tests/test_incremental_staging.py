@@ -14,14 +14,12 @@ same rows.
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import psycopg
-import pytest
 
 from loyalist.config import Settings
 from loyalist.pipeline import dbt_command, dbt_env, ingest_interval
@@ -90,22 +88,13 @@ class Days:
         return rows
 
 
-@pytest.fixture(params=["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])
-def target(request, settings) -> Settings:
-    if request.param == "postgres":
-        request.getfixturevalue("pg_database")
-    return replace(settings, dbt_target=request.param)
-
-
 def _by_id(rows: list[tuple], column: int) -> dict[str, object]:
     return {r[0]: r[column] for r in rows}
 
 
-def test_base_tables_day_by_day_equal_a_full_build(target):
+def test_base_tables_day_by_day_equal_a_full_build(target_with_empty_landing):
+    target = target_with_empty_landing
     landing, days = target.landing_dir, Days(target)
-    for folder in landing.iterdir():  # only the files written here
-        if folder.is_dir():
-            shutil.rmtree(folder)
 
     _ingest(target, DAY1 - timedelta(days=1))  # no files yet: the tables start empty
     assert days.build(DAY1 - timedelta(days=1)) == {t: [] for t in BASE | STAGED}

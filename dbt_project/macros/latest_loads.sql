@@ -35,8 +35,10 @@
 {%- endmacro %}
 
 
-{#- The loads (file, load time) of rows of `kept` that are no longer in raw (2 above). -#}
-{% macro latest_load_replaced_loads(kept, raw_table) -%}
+{#- The loads (file, load time) of rows of `kept` that are no longer in raw (2 above); the raw side
+    names them `column_prefix`source_file and `column_prefix`loaded_at (marts.transactions compares
+    its rows with a base table's in the same way: macros/transactions.sql). -#}
+{% macro latest_load_replaced_loads(kept, raw_table, column_prefix='_') -%}
     select replaced_load.source_file, replaced_load.loaded_at
     from (
         select kept_load.source_file, kept_load.loaded_at
@@ -45,9 +47,9 @@
 
         except
 
-        select raw_load._source_file, raw_load._loaded_at
+        select raw_load.{{ column_prefix }}source_file, raw_load.{{ column_prefix }}loaded_at
         from {{ raw_table }} as raw_load
-        group by raw_load._source_file, raw_load._loaded_at
+        group by raw_load.{{ column_prefix }}source_file, raw_load.{{ column_prefix }}loaded_at
     ) as replaced_load
 {%- endmacro %}
 

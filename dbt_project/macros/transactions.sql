@@ -61,7 +61,7 @@
         -- 3.
         select replaced.order_id
         from {{ this }} as replaced
-        where (replaced.source_file, replaced.loaded_at) in ({{ transactions_replaced_loads() }})
+        where (replaced.source_file, replaced.loaded_at) in ({{ latest_load_replaced_loads(this, ref('base_crm__orders'), column_prefix='') }})
             or replaced.lines_load_key in (
                 select held_lines.lines_load_key
                 from {{ this }} as held_lines
@@ -107,23 +107,6 @@
 {%- endmacro %}
 
 
-{#- The loads (file, load time) of the table's orders that base_crm__orders no longer holds. -#}
-{% macro transactions_replaced_loads() -%}
-    select held_load.source_file, held_load.loaded_at
-    from (
-        select source_file, loaded_at
-        from {{ this }}
-        group by source_file, loaded_at
-
-        except
-
-        select base_load.source_file, base_load.loaded_at
-        from {{ ref('base_crm__orders') }} as base_load
-        group by base_load.source_file, base_load.loaded_at
-    ) as held_load
-{%- endmacro %}
-
-
 {#- Post-hook: delete the rows of orders that staging no longer holds (see above). -#}
 {% macro delete_departed_transactions() -%}
     {%- if is_incremental() -%}
@@ -134,7 +117,7 @@
                 from {{ ref('base_crm__orders') }} as later
                 where not ({{ as_of_filter('later.ordered_at') }})
             )
-            or (source_file, loaded_at) in ({{ transactions_replaced_loads() }})
+            or (source_file, loaded_at) in ({{ latest_load_replaced_loads(this, ref('base_crm__orders'), column_prefix='') }})
             -- left from a table built before it kept its loads: every order staging holds got them
             or loaded_at is null
     {%- endif -%}

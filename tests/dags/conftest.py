@@ -14,8 +14,7 @@ from loyalist.config import PROJECT_ROOT
 VENV_BIN = Path(sys.executable).parent
 # marts.transactions' load metadata: when ingestion loaded each order (and a key made from that time),
 # which a rerun or a backfill changes while every other column stays the same
-TRANSACTIONS_WITHOUT_LOAD_TIMES = ("select * exclude (loaded_at, lines_loaded_at, lines_load_key) "
-                                   "from marts.transactions")
+TRANSACTIONS_WITHOUT_LOAD_TIMES = "* exclude (loaded_at, lines_loaded_at, lines_load_key)"
 
 
 def airflow_env(airflow_home: Path, **extra: str) -> dict[str, str]:

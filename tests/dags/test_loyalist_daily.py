@@ -61,7 +61,7 @@ def _marts_fingerprint(settings) -> dict[str, str]:
         return {t: con.execute(f"select md5(string_agg(cast(x as varchar), '|' order by cast(x as varchar))) "
                                f"from ({sql}) x").fetchone()[0]
                 for t, sql in (("customers", "select * from marts.customers"),
-                               ("transactions", TRANSACTIONS_WITHOUT_LOAD_TIMES))}
+                               ("transactions", f"select {TRANSACTIONS_WITHOUT_LOAD_TIMES} from marts.transactions"))}
 
 
 class _Webhook:

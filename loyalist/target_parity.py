@@ -152,9 +152,9 @@ def _mart_rows(settings: Settings, mart: str, columns: list[str]) -> Counter:
     return Counter(tuple(_normalized(v) for v in row) for row in rows)
 
 
-# Columns each engine computes its own way (macro load_key: a different hash function per engine):
-# compared by whether they hold a value.
-ENGINE_SPECIFIC_COLUMNS = {("transactions", "lines_load_key")}
+# Columns each engine computes its own way (macro load_key: a different hash function per engine) or
+# at its own time (the time of the run that wrote the row): compared by whether they hold a value.
+ENGINE_SPECIFIC_COLUMNS = {("transactions", "lines_load_key"), ("transactions", "changed_at")}
 
 
 def compare_rows(settings: Settings, target: str) -> list[str]:

@@ -1,13 +1,15 @@
-"""marts.transactions, built incrementally day by day, holds the rows a full build gives.
+"""marts.transactions and int_order_categories, built incrementally day by day, hold the rows a full build gives.
 
-An incremental run recomputes only the orders whose row may have changed (macros/transactions.sql).
-Through ingestion and real dbt runs of `+transactions`, day by day: orders into an empty table; a
-refund whose sale comes a day later; an order re-sent with another amount and other lines; an
-identity merge that moves an account to another customer; a table without the load columns (built
-by an earlier version); a day's orders re-sent without one order and a day's lines re-sent without
-an order's lines; a rerun of an earlier day and the later day again. After every run the table
-equals its full build's SQL (compiled with --full-refresh) run on the same warehouse, on DuckDB and
-on PostgreSQL.
+An incremental run recomputes only the orders whose row may have changed (macros/transactions.sql),
+and int_order_categories only the sales whose transactions row a run wrote since its own last run
+(macros/order_categories.sql). Through ingestion and real dbt runs of `+int_order_categories`, day by
+day: orders into an empty table; a refund whose sale comes a day later; an order re-sent with another
+amount and other lines; an identity merge that moves an account to another customer; tables without
+the load and change columns (built by an earlier version); a day's orders re-sent without one order
+and a day's lines re-sent without an order's lines; a rerun of an earlier day and the later day
+again; a catalogue re-sent with a product in another category. After every run each table equals
+its full build's SQL (compiled with --full-refresh) run on the same warehouse, on DuckDB and on
+PostgreSQL, but for the time of the run that wrote a row.
 """
 
 from __future__ import annotations
@@ -27,12 +29,17 @@ from tests.test_incremental_staging import _ingest, _write
 CUSTOMERS = "source_system,source_customer_id,email,created_at,updated_at\n"
 ORDERS = "order_id,source_system,source_customer_id,ordered_at,net_amount,transaction_type,original_order_id\n"
 ITEMS = "order_id,line_no,product_id,quantity,unit_price\n"
-DAY1, DAY2, DAY3 = date(2025, 3, 29), date(2025, 3, 30), date(2025, 3, 31)
+PRODUCTS = "product_id,product_name,category,brand,list_price,unit_cost\n"
+DAY1, DAY2, DAY3, DAY4 = date(2025, 3, 29), date(2025, 3, 30), date(2025, 3, 31), date(2025, 4, 1)
 COLUMNS = "order_id, customer_id, net_amount, item_count, refund_of_unknown_order"
+# table -> (its full build's compiled SQL, sort key, the column of the time of the run that wrote a row)
+MODELS = {"marts.transactions": ("marts/core/transactions.sql", "order_id", "changed_at"),
+          "intermediate.int_order_categories": ("intermediate/recommendations/int_order_categories.sql",
+                                                "order_id, category", "transaction_changed_at")}
 
 
 def _dbt(settings: Settings, as_of: date, command: str, *args: str) -> subprocess.CompletedProcess:
-    proc = subprocess.run(dbt_command(settings, command, "-s", "+transactions", *args),
+    proc = subprocess.run(dbt_command(settings, command, "-s", "+int_order_categories", *args),
                           env=dbt_env(settings, as_of), capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout[-3000:]
     return proc
@@ -43,7 +50,8 @@ class Days:
 
     def __init__(self, settings: Settings):
         self.settings = settings
-        self.full_build_sql = ""
+        self.full_build_sql: dict[date, dict[str, str]] = {}
+        self.ran_incrementally = False
 
     def _query(self, sql: str) -> list[tuple]:
         if self.settings.dbt_target == "postgres":
@@ -63,19 +71,38 @@ class Days:
     def build(self, as_of: date) -> dict[str, tuple]:
         load_raw_for_target(self.settings)  # Postgres: the raw tables are copied over, as dbt_build does
         _dbt(self.settings, as_of, "run")
-        if not self.full_build_sql:  # the same SQL whatever the day: the as-of day is in the staging views
+        compiled = self.settings.data_dir / "dbt" / "target" / "compiled" / "loyalist" / "models"
+        # whether the run compiled both models' incremental branches (not rebuilds of the tables)
+        self.ran_incrementally = all(self._incremental_branch((compiled / path).read_text())
+                                     for path, _, _ in MODELS.values())
+        if as_of not in self.full_build_sql:  # int_order_categories' SQL holds the as-of day
             _dbt(self.settings, as_of, "compile", "--full-refresh")
-            compiled = self.settings.data_dir / "dbt" / "target" / "compiled" / "loyalist" / "models"
-            self.full_build_sql = (compiled / "marts" / "core" / "transactions.sql").read_text()
-            assert "recomputed_orders" not in self.full_build_sql
-        table = self._query("select * from marts.transactions order by order_id")
-        assert table == self._query(f"select * from ({self.full_build_sql}) as full_build order by order_id")
+            self.full_build_sql[as_of] = {table: (compiled / path).read_text()
+                                          for table, (path, _, _) in MODELS.items()}
+            assert not any(self._incremental_branch(sql) for sql in self.full_build_sql[as_of].values())
+        for table, (_, key, run_time) in MODELS.items():
+            schema, name = table.split(".")
+            columns = ", ".join(c for (c,) in self._query(
+                "select column_name from information_schema.columns "
+                f"where table_schema = '{schema}' and table_name = '{name}' order by ordinal_position")
+                if c != run_time)
+            assert self._query(f"select {columns} from {table} order by {key}") == self._query(
+                f"select {columns} from ({self.full_build_sql[as_of][table]}) as full_build order by {key}"), table
+        # each category row was built from its sale's current transactions row
+        assert self._query("select count(*) from intermediate.int_order_categories as c "
+                           "left join marts.transactions as t on c.order_id = t.order_id "
+                           "where c.transaction_changed_at is distinct from t.changed_at") == [(0,)]
         return {r[0]: r[1:] for r in self._query(f"select {COLUMNS} from marts.transactions order by order_id")}
 
-    def ran_incrementally(self) -> bool:
-        """Whether the last run compiled the model's incremental branch (not a rebuild of the table)."""
-        compiled = self.settings.data_dir / "dbt" / "target" / "compiled" / "loyalist" / "models" / "marts"
-        return "recomputed_orders" in (compiled / "core" / "transactions.sql").read_text()
+    def categories(self) -> dict[str, set[str]]:
+        baskets: dict[str, set[str]] = {}
+        for order_id, category in self._query("select order_id, category from intermediate.int_order_categories"):
+            baskets.setdefault(order_id, set()).add(category)
+        return baskets
+
+    @staticmethod
+    def _incremental_branch(sql: str) -> bool:
+        return "recomputed_orders" in sql or "changed.changed_at >" in sql
 
 
 def _customers(landing: Path, day: date, *rows: str, created: date | None = None) -> None:
@@ -91,8 +118,11 @@ def test_transactions_day_by_day_equal_a_full_build(target_with_empty_landing):
     _ingest(target, DAY1 - timedelta(days=1))  # no files yet: the table starts empty
     assert days.build(DAY1 - timedelta(days=1)) == {}
 
-    # day 1: three customers' sales, and a refund whose sale we have not seen (yet)
+    # day 1: three customers' sales, and a refund whose sale we have not seen (yet); the catalogue
     _customers(landing, DAY1, "web,w1,one@example.com", "web,w2,two@example.com", "web,w3,three@example.com")
+    _write(landing, "products", DAY1, PRODUCTS + "P1,One,beauty,B,60,30\nP2,Two,home,B,40,20\n"
+                                                 "P3,Three,beauty,B,10,5\nP4,Four,toys,B,70,35\n"
+                                                 "P9,Nine,home,B,20,10\n")
     _write(landing, "orders", DAY1, ORDERS + "O1,web,w1,2025-03-29 09:00:00,100,sale,\n"
                                              "O2,web,w2,2025-03-29 10:00:00,50,sale,\n"
                                              "O3,web,w3,2025-03-29 11:00:00,30,sale,\n"
@@ -100,16 +130,17 @@ def test_transactions_day_by_day_equal_a_full_build(target_with_empty_landing):
     _write(landing, "order_items", DAY1, ITEMS + "O1,1,P1,1,60\nO1,2,P2,1,40\nO2,1,P1,2,25\nO3,1,P3,3,10\n")
     _ingest(target, DAY1)
     first = days.build(DAY1)
-    assert days.ran_incrementally()
+    assert days.ran_incrementally
     assert {o: (row[2], row[3]) for o, row in first.items()} == {
         "O1": (2, False), "O2": (2, False), "O3": (3, False), "R9": (0, True)}
     customer_of_w2 = first["O2"][0]
+    assert days.categories() == {"O1": {"beauty", "home"}, "O2": {"beauty"}, "O3": {"beauty"}}
 
-    # a table built before it had load columns (an earlier version): the next run fills them
-    days.execute("alter table marts.transactions drop column source_file")
-    days.execute("alter table marts.transactions drop column loaded_at")
-    days.execute("alter table marts.transactions drop column lines_loaded_at")
-    days.execute("alter table marts.transactions drop column lines_load_key")
+    # tables built before they had load and change columns (an earlier version): the next run fills them
+    for column in ("source_file", "loaded_at", "lines_loaded_at", "lines_load_key", "changed_at"):
+        days.execute(f"alter table marts.transactions drop column {column}")
+    for column in ("transaction_changed_at", "products_loaded_at"):
+        days.execute(f"alter table intermediate.int_order_categories drop column {column}")
 
     # day 2: O9 arrives late (dated day 1), so R9's sale is known; O1 re-sent with another amount and
     # one line; a new order O4; an older account with w2's email appears and becomes the root of w2's
@@ -123,6 +154,8 @@ def test_transactions_day_by_day_equal_a_full_build(target_with_empty_landing):
     second = days.build(DAY2)
     assert second["R9"][3] is False and second["O1"][1:3] == (120, 4) and "O4" in second
     assert second["O2"][0] != customer_of_w2
+    assert days.categories() == {"O1": {"beauty"}, "O2": {"beauty"}, "O3": {"beauty"}, "O4": {"toys"},
+                                 "O9": {"home"}}
 
     # day 3: day 2's orders re-sent without O4 (it is gone) and with O1 as it was; day 1's lines
     # re-sent without O3's (it keeps no lines); a new order of day 3
@@ -132,7 +165,17 @@ def test_transactions_day_by_day_equal_a_full_build(target_with_empty_landing):
     _ingest(target, DAY3)
     third = days.build(DAY3)
     assert "O4" not in third and third["O3"][2] == 0 and third["O5"][1] == 10
+    assert "O3" not in days.categories() and "O4" not in days.categories()
 
     # a rerun of day 1 leaves out what happened after it, and day 3 again brings it back
     assert set(days.build(DAY1)) == {"O1", "O2", "O3", "O9", "R9"}
     assert days.build(DAY3) == third
+
+    # day 4: the catalogue re-sent with P1 and P9 in other categories: every sale's categories follow
+    _write(landing, "products", DAY4, PRODUCTS + "P1,One,garden,B,60,30\nP2,Two,home,B,40,20\n"
+                                                 "P3,Three,beauty,B,10,5\nP4,Four,toys,B,70,35\n"
+                                                 "P9,Nine,beauty,B,20,10\n")
+    _ingest(target, DAY4)
+    days.build(DAY4)
+    assert days.ran_incrementally
+    assert days.categories() == {"O1": {"garden", "home"}, "O2": {"garden"}, "O9": {"beauty"}}

@@ -14,6 +14,11 @@
     timestamp
 {%- endmacro %}
 
+{#- The earliest time an incremental model compares with: what a watermark of an empty table stands for. -#}
+{% macro epoch_timestamptz() -%}
+    cast('1970-01-01 00:00:00+00' as {{ type_timestamptz() }})
+{%- endmacro %}
+
 
 {#-
     Variable-length string spelled `varchar`: the type the marts' contracts name. dbt.type_string()

@@ -24,7 +24,7 @@
     -- an empty table (no orders loaded yet when it was built) takes everything
     where newer._loaded_at > coalesce(
         (select max(newest.loaded_at) from {{ kept }} as newest),
-        cast('1970-01-01 00:00:00+00' as {{ type_timestamptz() }})
+        {{ epoch_timestamptz() }}
     )
 
     union

@@ -13,10 +13,14 @@
     or a re-sent copy with a later time), or gone from the base table with their load. Erasure
     (loyalist forget) deletes rows from this table itself. Rule 1 assumes, as the base tables do, that
     ingestion stamps a load with the time it ran and never runs while dbt does.
+
+    Every row a run writes gets that run's `changed_at` (transactions_changed_at), so the models that
+    read this table can recompute just the orders changed since their own last run
+    (int_order_categories).
 -#}
 
 {% macro transactions_recomputed_orders() -%}
-    {%- set epoch = "cast('1970-01-01 00:00:00+00' as " ~ type_timestamptz() ~ ")" %}
+    {%- set epoch = epoch_timestamptz() %}
     {%- set held_columns = adapter.get_columns_in_relation(this) | map(attribute='name') | map('lower') | list %}
     {%- if transactions_load_columns() | reject('in', held_columns) | list %}
     -- the table was built before it kept its loads (an earlier version): every order, once
@@ -101,9 +105,27 @@
 {%- endmacro %}
 
 
-{#- The columns that hold each row's loads (all appended together, on_schema_change). -#}
+{#- The columns that hold each row's loads and the run that wrote it (all appended together,
+    on_schema_change); a table without them is recomputed whole once. -#}
 {% macro transactions_load_columns() -%}
-    {{ return(['source_file', 'loaded_at', 'lines_loaded_at', 'lines_load_key']) }}
+    {{ return(['source_file', 'loaded_at', 'lines_loaded_at', 'lines_load_key', 'changed_at']) }}
+{%- endmacro %}
+
+
+{#-
+    `changed_at` of the rows this run writes: dbt's start time, and later than every stamp the table
+    holds, so that a clock set back between runs cannot hide a changed row from a reader that asks
+    for the rows changed after the newest stamp it has seen.
+-#}
+{% macro transactions_changed_at() -%}
+    {%- set run_start = "cast('" ~ run_started_at.strftime('%Y-%m-%d %H:%M:%S.%f') ~ "+00:00' as " ~ type_timestamptz() ~ ")" -%}
+    {%- set held_columns = adapter.get_columns_in_relation(this) | map(attribute='name') | map('lower') | list
+        if is_incremental() else [] -%}
+    {%- if 'changed_at' in held_columns -%}
+    greatest({{ run_start }}, (select max(held.changed_at) from {{ this }} as held) + interval '1 microsecond')
+    {%- else -%}
+    {{ run_start }}
+    {%- endif -%}
 {%- endmacro %}
 
 

@@ -3,7 +3,8 @@
 -- Incremental (macros/transactions.sql): a daily run recomputes only the orders whose row may have
 -- changed and deletes the ones that left staging, instead of rewriting some 20M rows at 1M
 -- customers. Each row keeps the loads it was built from (the order's copy: source_file, loaded_at;
--- its lines: lines_loaded_at, lines_load_key), which is how a run finds replaced loads.
+-- its lines: lines_loaded_at, lines_load_key), which is how a run finds replaced loads, and the
+-- time of the run that wrote it (changed_at), which is how int_order_categories finds changed orders.
 -- tests/test_incremental_transactions.py checks day-by-day runs against full builds. Spark's
 -- Parquet tables cannot delete rows: there the table is rebuilt every run. A table built before
 -- the load columns existed gets them (append_new_columns), and that run recomputes every order.
@@ -118,7 +119,9 @@ final as (
         cast(orders.source_file as {{ type_varchar() }}) as source_file,
         cast(orders.loaded_at as {{ type_timestamptz() }}) as loaded_at,
         cast(order_item_totals.lines_loaded_at as {{ type_timestamptz() }}) as lines_loaded_at,
-        cast(order_item_totals.lines_load_key as bigint) as lines_load_key
+        cast(order_item_totals.lines_load_key as bigint) as lines_load_key,
+        -- when a run wrote the row: readers recompute the orders changed since their last run
+        cast({{ transactions_changed_at() }} as {{ type_timestamptz() }}) as changed_at
     from orders
     -- left join on purpose: a missing account must fail the not_null test, not drop the order
     left join accounts

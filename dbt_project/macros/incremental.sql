@@ -16,6 +16,16 @@
     checks the rows a run recomputes, which is the same SQL on every target.
 -#}
 
+{#- The lower-case column names of the table an incremental run updates (`this`); [] on a full build.
+    Models whose later versions added columns check for them (on_schema_change appends them). -#}
+{% macro held_column_names() -%}
+    {%- if not is_incremental() -%}
+        {{ return([]) }}
+    {%- endif -%}
+    {{ return(adapter.get_columns_in_relation(this) | map(attribute='name') | map('lower') | list) }}
+{%- endmacro %}
+
+
 {#- delete+insert where the warehouse can delete rows, a whole-table insert_overwrite on Spark. -#}
 {% macro replace_rows_strategy() -%}
     {{ return(adapter.dispatch('replace_rows_strategy', 'loyalist')()) }}

@@ -25,7 +25,7 @@
         {{ return(none) }}
     {%- endif -%}
     {%- set epoch = epoch_timestamptz() -%}
-    {%- set held_columns = adapter.get_columns_in_relation(this) | map(attribute='name') | map('lower') | list -%}
+    {%- set held_columns = held_column_names() -%}
     {%- if 'transaction_changed_at' not in held_columns or 'products_loaded_at' not in held_columns -%}
         {#- a table built before it kept its sources (an earlier version): every sale, once -#}
         {{ return(epoch) }}

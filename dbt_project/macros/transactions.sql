@@ -21,7 +21,7 @@
 
 {% macro transactions_recomputed_orders() -%}
     {%- set epoch = epoch_timestamptz() %}
-    {%- set held_columns = adapter.get_columns_in_relation(this) | map(attribute='name') | map('lower') | list %}
+    {%- set held_columns = held_column_names() %}
     {%- if transactions_load_columns() | reject('in', held_columns) | list %}
     -- the table was built before it kept its loads (an earlier version): every order, once
     select everything.order_id
@@ -119,9 +119,7 @@
 -#}
 {% macro transactions_changed_at() -%}
     {%- set run_start = "cast('" ~ run_started_at.strftime('%Y-%m-%d %H:%M:%S.%f') ~ "+00:00' as " ~ type_timestamptz() ~ ")" -%}
-    {%- set held_columns = adapter.get_columns_in_relation(this) | map(attribute='name') | map('lower') | list
-        if is_incremental() else [] -%}
-    {%- if 'changed_at' in held_columns -%}
+    {%- if 'changed_at' in held_column_names() -%}
     greatest({{ run_start }}, (select max(held.changed_at) from {{ this }} as held) + interval '1 microsecond')
     {%- else -%}
     {{ run_start }}

@@ -224,24 +224,33 @@
 
 
 {#-
-    A 64-bit number for a load (landing file, load time), where a text column would cost too much to
-    carry (marts.transactions' lines_load_key). Only compared with keys computed by the same engine;
-    a change of the engine's hash after an upgrade makes every key differ, which makes the readers
-    recompute more, never less.
+    A 64-bit number from a few values (SQL expressions), the same for the same values on one engine:
+    for identities and fingerprints where the text itself would cost too much to carry or compare.
+    Only compared with numbers computed by the same engine; a change of the engine's hash after an
+    upgrade makes every number differ, which makes the readers recompute more, never less. A null
+    value gives a null number on Postgres: callers coalesce the values that may be null.
 -#}
-{% macro load_key(file_expression, loaded_at_expression) -%}
-    {{ return(adapter.dispatch('load_key', 'loyalist')(file_expression, loaded_at_expression)) }}
+{% macro row_hash(expressions) -%}
+    {{ return(adapter.dispatch('row_hash', 'loyalist')(expressions)) }}
 {%- endmacro %}
 
-{% macro duckdb__load_key(file_expression, loaded_at_expression) -%}
+{% macro duckdb__row_hash(expressions) -%}
     {#- hash() is a UBIGINT: the top bit dropped, it fits a BIGINT -#}
-    cast(hash({{ file_expression }}, {{ loaded_at_expression }}) >> 1 as bigint)
+    cast(hash({{ expressions | join(', ') }}) >> 1 as bigint)
 {%- endmacro %}
 
-{% macro postgres__load_key(file_expression, loaded_at_expression) -%}
-    hashtextextended({{ file_expression }} || '|' || cast({{ loaded_at_expression }} as text), 0)
+{% macro postgres__row_hash(expressions) -%}
+    hashtextextended(
+        {%- for expression in expressions %}cast({{ expression }} as text){{ " || '|' || " if not loop.last }}{% endfor -%}
+    , 0)
 {%- endmacro %}
 
-{% macro spark__load_key(file_expression, loaded_at_expression) -%}
-    xxhash64({{ file_expression }}, {{ loaded_at_expression }})
+{% macro spark__row_hash(expressions) -%}
+    xxhash64({{ expressions | join(', ') }})
+{%- endmacro %}
+
+
+{#- The number of a load (landing file, load time): marts.transactions' lines_load_key. -#}
+{% macro load_key(file_expression, loaded_at_expression) -%}
+    {{ return(row_hash([file_expression, loaded_at_expression])) }}
 {%- endmacro %}

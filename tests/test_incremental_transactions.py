@@ -1,8 +1,11 @@
-"""marts.transactions and int_order_categories, built incrementally day by day, hold the rows a full build gives.
+"""marts.transactions, int_order_categories and int_basket_pair_days, built incrementally day by day, hold
+the rows a full build gives.
 
 An incremental run recomputes only the orders whose row may have changed (macros/transactions.sql),
-and int_order_categories only the sales whose transactions row a run wrote since its own last run
-(macros/order_categories.sql). Through ingestion and real dbt runs of `+int_order_categories`, day by
+int_order_categories only the sales whose transactions row a run wrote since its own last run
+(macros/order_categories.sql), and int_basket_pair_days only the days whose transactions' basket
+fingerprint changed (macros/basket_pairs.sql). Through ingestion and real dbt runs of
+`+int_basket_pair_days`, day by
 day: orders into an empty table; a refund whose sale comes a day later; an order re-sent with another
 amount and other lines; an identity merge that moves an account to another customer; tables without
 the load and change columns (built by an earlier version); a day's orders re-sent without one order
@@ -35,11 +38,13 @@ COLUMNS = "order_id, customer_id, net_amount, item_count, refund_of_unknown_orde
 # table -> (its full build's compiled SQL, sort key, the column of the time of the run that wrote a row)
 MODELS = {"marts.transactions": ("marts/core/transactions.sql", "order_id", "changed_at"),
           "intermediate.int_order_categories": ("intermediate/recommendations/int_order_categories.sql",
-                                                "order_id, category", "transaction_changed_at")}
+                                                "order_id, category", "transaction_changed_at"),
+          "intermediate.int_basket_pair_days": ("intermediate/recommendations/int_basket_pair_days.sql",
+                                                "item_level, order_date, antecedent_item, consequent_item", None)}
 
 
 def _dbt(settings: Settings, as_of: date, command: str, *args: str) -> subprocess.CompletedProcess:
-    proc = subprocess.run(dbt_command(settings, command, "-s", "+int_order_categories", *args),
+    proc = subprocess.run(dbt_command(settings, command, "-s", "+int_basket_pair_days", *args),
                           env=dbt_env(settings, as_of), capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout[-3000:]
     return proc
@@ -72,10 +77,10 @@ class Days:
         load_raw_for_target(self.settings)  # Postgres: the raw tables are copied over, as dbt_build does
         _dbt(self.settings, as_of, "run")
         compiled = self.settings.data_dir / "dbt" / "target" / "compiled" / "loyalist" / "models"
-        # whether the run compiled both models' incremental branches (not rebuilds of the tables)
+        # whether the run compiled the models' incremental branches (not rebuilds of the tables)
         self.ran_incrementally = all(self._incremental_branch((compiled / path).read_text())
                                      for path, _, _ in MODELS.values())
-        if as_of not in self.full_build_sql:  # int_order_categories' SQL holds the as-of day
+        if as_of not in self.full_build_sql:  # the SQL holds the as-of day
             _dbt(self.settings, as_of, "compile", "--full-refresh")
             self.full_build_sql[as_of] = {table: (compiled / path).read_text()
                                           for table, (path, _, _) in MODELS.items()}
@@ -102,7 +107,7 @@ class Days:
 
     @staticmethod
     def _incremental_branch(sql: str) -> bool:
-        return "recomputed_orders" in sql or "changed.changed_at >" in sql
+        return "recomputed_orders" in sql or "changed.changed_at >" in sql or "days_to_count" in sql
 
 
 def _customers(landing: Path, day: date, *rows: str, created: date | None = None) -> None:

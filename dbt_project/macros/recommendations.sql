@@ -8,35 +8,27 @@
 -#}
 
 {#-
-    One row per (completed sale, item) on or before `cutoff`, `window_days` days back at most; the
-    item is the product's category (level 'category') or the product itself (level 'product').
-    Category lines come from int_order_categories, built once per run, so the recommendation marts
-    do not each redo the distinct over every order line of the window (at 1M customers, the mart
-    ran out of memory with 3GB doing it four times in one query); product lines from the join itself.
+    One row per (completed sale, category) on or before `cutoff`, `window_days` days back at most,
+    from int_order_categories, built once per run, so the recommendation marts do not each redo the
+    distinct over every order line of the window (at 1M customers, the mart ran out of memory with
+    3GB doing it four times in one query).
 -#}
-{% macro recs_basket_items(cutoff, window_days, level) -%}
-    {%- if level not in ('category', 'product') -%}
-        {{ exceptions.raise_compiler_error("recs_basket_items: level must be 'category' or 'product', got " ~ level) }}
-    {%- endif -%}
-    {%- if level == 'category' %}
-    select order_id, customer_id, order_date, category as item
+{% macro recs_category_lines(cutoff, window_days) -%}
+    select order_id, customer_id, order_date, category
     from {{ ref('int_order_categories') }}
     where order_date <= cast('{{ cutoff }}' as date)
         and order_date > {{ add_days("cast('" ~ cutoff ~ "' as date)", -(window_days | int)) }}
-    {%- else -%}
-    {{ recs_basket_lines(cutoff, window_days, 'order_items.product_id') }}
-    {%- endif -%}
 {%- endmacro %}
 
 
-{#- The distinct (completed sale, item) rows of the window (window_days none: all before the cutoff), from
-    transactions, order lines and products, with the sale's transactions.changed_at. The distinct
-    runs on (order, item) before the sale's customer and day join in (they follow from the order): at
-    1M customers the whole history's category lines took 8.4 s instead of 11.7 s with the distinct
-    over all four columns; the same rows, and no slower for a window of product lines.
+{#- The distinct (completed sale, item) rows on or before the cutoff, from transactions, order lines and
+    products, with the sale's transactions.changed_at: int_order_categories' rows (item: the
+    category). The distinct runs on (order, item) before the sale's customer and day join in (they
+    follow from the order): at 1M customers the whole history's category lines took 8.4 s instead of
+    11.7 s with the distinct over all four columns.
     `changed_after` (SQL, a timestamp): only the sales whose transactions row changed after it, with
     their lines alone read (int_order_categories' incremental runs). -#}
-{% macro recs_basket_lines(cutoff, window_days, item, changed_after=none) -%}
+{% macro recs_basket_lines(cutoff, item, changed_after=none) -%}
     select
         transactions.order_id,
         transactions.customer_id,
@@ -64,19 +56,9 @@
     where transactions.transaction_type = 'sale'
         and transactions.status = 'completed'
         and transactions.order_date <= cast('{{ cutoff }}' as date)
-        {%- if window_days is not none %}
-        and transactions.order_date > {{ add_days("cast('" ~ cutoff ~ "' as date)", -(window_days | int)) }}
-        {%- endif %}
         {%- if changed_after is not none %}
         and transactions.changed_at > {{ changed_after }}
         {%- endif %}
-{%- endmacro %}
-
-
-{#- The same, by category, with the column named `category`. -#}
-{% macro recs_category_lines(cutoff, window_days) -%}
-    select order_id, customer_id, order_date, item as category
-    from ({{ recs_basket_items(cutoff, window_days, 'category') }}) as items
 {%- endmacro %}
 
 
@@ -87,47 +69,63 @@
 {%- endmacro %}
 
 
-{#- Category popularity: baskets holding the category in the basket window (ties: category name). -#}
+{#- Category popularity: baskets holding the category in the basket window (ties: category name),
+    the window's sums of int_basket_pair_days (a category paired with itself: the baskets holding it). -#}
 {% macro recs_category_popularity(cutoff) -%}
     select
-        category,
-        count(*) as baskets,
-        row_number() over (order by count(*) desc, category) as popularity_rank
-    from ({{ recs_category_lines(cutoff, var('recs_basket_window_days')) }}) as lines
-    group by category
+        antecedent_item as category,
+        sum(baskets) as baskets,
+        row_number() over (order by sum(baskets) desc, antecedent_item) as popularity_rank
+    from {{ ref('int_basket_pair_days') }}
+    where item_level = 'category'
+        and antecedent_item = consequent_item
+        and order_date <= cast('{{ cutoff }}' as date)
+        and order_date > {{ add_days("cast('" ~ cutoff ~ "' as date)", -(var('recs_basket_window_days') | int)) }}
+    group by antecedent_item
 {%- endmacro %}
 
 
 {#-
     Association rules antecedent -> consequent between items (level 'category' or 'product') bought
-    in the same basket, with the thresholds of that level (recs_min_* or recs_product_min_*).
+    in the same basket, with the thresholds of that level (recs_min_* or recs_product_min_*), over
+    the recs_basket_window_days days ending on `cutoff`: the sums of the window's days' counts in
+    int_basket_pair_days (a basket has one day), which a daily run updates by the days that changed.
+    At 1M customers the product rules took 11 s a day counting the window's baskets themselves.
 -#}
 {% macro recs_association_rules(cutoff, level) -%}
+    {%- if level not in ('category', 'product') -%}
+        {{ exceptions.raise_compiler_error("recs_association_rules: level must be 'category' or 'product', got " ~ level) }}
+    {%- endif -%}
     {%- set prefix = 'recs_' if level == 'category' else 'recs_product_' %}
     with
 
-    lines as (
-        {{ recs_basket_items(cutoff, var('recs_basket_window_days'), level) }}
+    window_days as (
+        select *
+        from {{ ref('int_basket_pair_days') }}
+        where item_level = '{{ level }}'
+            and order_date <= cast('{{ cutoff }}' as date)
+            and order_date > {{ add_days("cast('" ~ cutoff ~ "' as date)", -(var('recs_basket_window_days') | int)) }}
     ),
 
     basket_total as (
-        select count(distinct order_id) as baskets from lines
+        -- day_baskets is the same on every row of a day
+        select coalesce(sum(day_baskets), 0) as baskets
+        from (select distinct order_date, day_baskets from window_days) as days
     ),
 
     item_baskets as (
-        select item, count(*) as baskets from lines group by item
+        -- an item paired with itself: the baskets holding it
+        select antecedent_item as item, sum(baskets) as baskets
+        from window_days
+        where antecedent_item = consequent_item
+        group by antecedent_item
     ),
 
     pair_baskets as (
-        select
-            antecedent.item as antecedent_item,
-            consequent.item as consequent_item,
-            count(*) as baskets
-        from lines as antecedent
-        inner join lines as consequent
-            on antecedent.order_id = consequent.order_id
-            and antecedent.item <> consequent.item
-        group by antecedent.item, consequent.item
+        select antecedent_item, consequent_item, sum(baskets) as baskets
+        from window_days
+        where antecedent_item <> consequent_item
+        group by antecedent_item, consequent_item
     ),
 
     measured as (

@@ -1,5 +1,5 @@
 -- One row per completed sale and product category in it, as of the run date, over the whole
--- history: the baskets every recommendation mart reads by category (macro recs_basket_items),
+-- history: the baskets every recommendation mart reads by category (macro recs_category_lines),
 -- computed once per run. The whole history, not just the longest window, so that replays of
 -- recommendation_evaluation for earlier window ends or longer windows (loyalist/recommend_eval.py)
 -- read complete baskets from the same table.
@@ -25,4 +25,4 @@ select
     -- what the row was built from: the sale's transactions row and the catalogue load
     cast(transaction_changed_at as {{ type_timestamptz() }}) as transaction_changed_at,
     cast(({{ catalogue_loaded_at() }}) as {{ type_timestamptz() }}) as products_loaded_at
-from ({{ recs_basket_lines(as_of_date(), none, 'products.category', order_categories_changed_after()) }}) as lines
+from ({{ recs_basket_lines(as_of_date(), 'products.category', order_categories_changed_after()) }}) as lines

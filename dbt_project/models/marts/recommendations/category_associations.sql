@@ -1,7 +1,7 @@
 -- One row per association rule antecedent category -> consequent category (same basket), as of the
 -- run date, over the baskets of the last recs_basket_window_days days; thresholds are vars.
 
--- depends_on: {{ ref('int_order_categories') }}
+-- depends_on: {{ ref('int_basket_pair_days') }}
 
 with
 

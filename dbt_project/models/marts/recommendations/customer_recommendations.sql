@@ -2,7 +2,7 @@
 -- date. Scoring and exclusions: macro recs_customer_recommendations (docs/recommendations.md), with
 -- the association rules that category_associations mined for the same day.
 
--- depends_on: {{ ref('int_order_categories') }}
+-- depends_on: {{ ref('int_order_categories') }}, {{ ref('int_basket_pair_days') }}
 
 with
 

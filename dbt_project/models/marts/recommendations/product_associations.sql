@@ -1,7 +1,7 @@
 -- One row per association rule antecedent product -> consequent product (same basket), as of the
 -- run date, over the baskets of the last recs_basket_window_days days; thresholds recs_product_min_*.
 
--- depends_on: {{ ref('transactions') }}, {{ ref('stg_crm__order_items') }}, {{ ref('stg_crm__products') }}
+-- depends_on: {{ ref('int_basket_pair_days') }}
 
 with
 

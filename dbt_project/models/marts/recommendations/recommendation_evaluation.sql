@@ -18,7 +18,7 @@
     )
 }}
 
--- depends_on: {{ ref('int_order_categories') }}
+-- depends_on: {{ ref('int_order_categories') }}, {{ ref('int_basket_pair_days') }}
 
 with
 

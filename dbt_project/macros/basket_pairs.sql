@@ -20,7 +20,8 @@
     select
         order_date,
         count(*) as day_transactions,
-        sum({{ row_hash(['order_id', 'transaction_type', 'status', 'coalesce(lines_load_key, 0)']) }}) as day_fingerprint
+        -- summed as decimals: 64-bit sums overflow (Spark in ANSI mode raises)
+        sum(cast({{ row_hash(['order_id', 'transaction_type', 'status', 'coalesce(lines_load_key, 0)']) }} as decimal(38, 0))) as day_fingerprint
     from {{ ref('transactions') }}
     where order_date <= cast('{{ as_of_date() }}' as date)
     group by order_date

@@ -5,14 +5,14 @@ An incremental run recomputes only the orders whose row may have changed (macros
 int_order_categories only the sales whose transactions row a run wrote since its own last run
 (macros/order_categories.sql), and int_basket_pair_days only the days whose transactions' basket
 fingerprint changed (macros/basket_pairs.sql). Through ingestion and real dbt runs of
-`+int_basket_pair_days`, day by
-day: orders into an empty table; a refund whose sale comes a day later; an order re-sent with another
-amount and other lines; an identity merge that moves an account to another customer; tables without
-the load and change columns (built by an earlier version); a day's orders re-sent without one order
-and a day's lines re-sent without an order's lines, after a clock that ran ahead wrote the stamps; a
-rerun of an earlier day and the later day again; a catalogue re-sent with products in other
-categories. After every run each table equals its full build's SQL (compiled with --full-refresh)
-run on the same warehouse, on DuckDB and on PostgreSQL, but for the time of the run that wrote a row.
+`+int_basket_pair_days`, day by day: orders into an empty table; a refund whose sale comes a day
+later; an order re-sent with another amount and other lines; an identity merge that moves an account
+to another customer; tables without the load and change columns (built by an earlier version); a
+day's orders re-sent without one order and a day's lines re-sent without an order's lines, after a
+clock that ran ahead wrote the stamps; a rerun of an earlier day and the later day again; a catalogue
+re-sent with products in other categories. After every run each table equals its full build's SQL
+(compiled with --full-refresh) run on the same warehouse, on DuckDB and on PostgreSQL, but for the
+time of the run that wrote a row.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ ITEMS = "order_id,line_no,product_id,quantity,unit_price\n"
 PRODUCTS = "product_id,product_name,category,brand,list_price,unit_cost\n"
 DAY1, DAY2, DAY3, DAY4 = date(2025, 3, 29), date(2025, 3, 30), date(2025, 3, 31), date(2025, 4, 1)
 COLUMNS = "order_id, customer_id, net_amount, item_count, refund_of_unknown_order"
-# table -> (its full build's compiled SQL, sort key, the column of the time of the run that wrote a row)
+# table -> (its full build's compiled SQL, sort key, the column of the time of the run that wrote a row, if any)
 MODELS = {"marts.transactions": ("marts/core/transactions.sql", "order_id", "changed_at"),
           "intermediate.int_order_categories": ("intermediate/recommendations/int_order_categories.sql",
                                                 "order_id, category", "transaction_changed_at"),

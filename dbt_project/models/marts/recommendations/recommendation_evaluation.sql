@@ -73,7 +73,7 @@ recommended_customers as (
 
 model_recommendations as (
 
-    {{ recs_customer_recommendations(cutoff, 'recommended_customers') }}
+    {{ recs_customer_recommendations(cutoff, 'recommended_customers', few_customers=true) }}
 
 ),
 

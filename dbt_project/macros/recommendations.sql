@@ -7,6 +7,13 @@
     corrections are as known at the run date).
 -#}
 
+{#- The window of `window_days` days ending on `cutoff` ('YYYY-MM-DD'), as a condition on `column`. -#}
+{% macro recs_in_window(column, cutoff, window_days) -%}
+    {{ column }} <= cast('{{ cutoff }}' as date)
+        and {{ column }} > {{ add_days("cast('" ~ cutoff ~ "' as date)", -(window_days | int)) }}
+{%- endmacro %}
+
+
 {#-
     One row per (completed sale, category) on or before `cutoff`, `window_days` days back at most,
     from int_order_categories, built once per run, so the recommendation marts do not each redo the
@@ -16,8 +23,7 @@
 {% macro recs_category_lines(cutoff, window_days) -%}
     select order_id, customer_id, order_date, category
     from {{ ref('int_order_categories') }}
-    where order_date <= cast('{{ cutoff }}' as date)
-        and order_date > {{ add_days("cast('" ~ cutoff ~ "' as date)", -(window_days | int)) }}
+    where {{ recs_in_window('order_date', cutoff, window_days) }}
 {%- endmacro %}
 
 
@@ -79,8 +85,7 @@
     from {{ ref('int_basket_pair_days') }}
     where item_level = 'category'
         and antecedent_item = consequent_item
-        and order_date <= cast('{{ cutoff }}' as date)
-        and order_date > {{ add_days("cast('" ~ cutoff ~ "' as date)", -(var('recs_basket_window_days') | int)) }}
+        and {{ recs_in_window('order_date', cutoff, var('recs_basket_window_days')) }}
     group by antecedent_item
 {%- endmacro %}
 
@@ -103,8 +108,7 @@
         select *
         from {{ ref('int_basket_pair_days') }}
         where item_level = '{{ level }}'
-            and order_date <= cast('{{ cutoff }}' as date)
-            and order_date > {{ add_days("cast('" ~ cutoff ~ "' as date)", -(var('recs_basket_window_days') | int)) }}
+            and {{ recs_in_window('order_date', cutoff, var('recs_basket_window_days')) }}
     ),
 
     basket_total as (

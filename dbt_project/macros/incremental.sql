@@ -57,6 +57,23 @@
 {%- endmacro %}
 
 
+{#- True when incremental_previous() holds only the rows the run keeps: where the pre-hook deleted the
+    recomputed rows (delete_replaced_rows) earlier in the same transaction, so the model can read them
+    without filtering them again. False on Spark (the copy holds every earlier row) and in a unit test
+    (`this` is the fixture, and no hook runs). -#}
+{% macro previous_rows_pruned() -%}
+    {{ return(adapter.dispatch('previous_rows_pruned', 'loyalist')()) }}
+{%- endmacro %}
+
+{% macro default__previous_rows_pruned() -%}
+    {{ return(this is not string) }}
+{%- endmacro %}
+
+{% macro spark__previous_rows_pruned() -%}
+    {{ return(false) }}
+{%- endmacro %}
+
+
 {#- Pre-hook body: delete the rows matching `condition` (on Spark: copy the table instead, see above). -#}
 {% macro delete_replaced_rows(condition) -%}
     {{ return(adapter.dispatch('delete_replaced_rows', 'loyalist')(condition)) }}

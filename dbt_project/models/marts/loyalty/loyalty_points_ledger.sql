@@ -36,7 +36,8 @@ transactions as (
 
 accounts as (
 
-    -- read by loyalty_ledger_is_recomputed on incremental runs (customers whose accounts moved)
+    -- read by loyalty_ledger_is_recomputed (customers whose accounts moved) in the pre-hook, and
+    -- in kept_events where the pre-hook deletes nothing
     select * from {{ ref('int_customer_accounts_resolved') }}
 
 ),
@@ -45,9 +46,13 @@ accounts as (
 
 kept_events as (
 
-    -- the rows the pre-hook keeps (filtered again so the logic stands alone)
+    -- the rows the pre-hook keeps: on DuckDB and Postgres it has deleted the others already, and
+    -- filtering again would join the whole ledger with the accounts a second time (about 6 s at 1M
+    -- customers); on Spark and in unit tests the filter picks them (macros/incremental.sql)
     select * from {{ incremental_previous() }}
+    {%- if not previous_rows_pruned() %}
     where not {{ loyalty_ledger_is_recomputed(incremental_previous(), recompute_from) }}
+    {%- endif %}
 
 ),
 

@@ -27,11 +27,12 @@
 {%- endmacro %}
 
 
-{#- The distinct (completed sale, item) rows on or before the cutoff, from transactions, order lines and
-    products, with the sale's transactions.changed_at: int_order_categories' rows (item: the
-    category). The distinct runs on (order, item) before the sale's customer and day join in (they
-    follow from the order): at 1M customers the whole history's category lines took 8.4 s instead of
-    11.7 s with the distinct over all four columns.
+{#- One row per (completed sale, item) on or before the cutoff, from transactions, order lines and
+    products, with the number of the sale's lines of that item (lines) and the sale's
+    transactions.changed_at: int_order_categories' rows (item: the category). The lines are grouped
+    by (order, item) before the sale's customer and day join in (they follow from the order): at 1M
+    customers the whole history's category lines took 8.4 s instead of 11.7 s with the distinct over
+    all four columns.
     `changed_after` (SQL, a timestamp): only the sales whose transactions row changed after it, with
     their lines alone read (int_order_categories' incremental runs). -#}
 {% macro recs_basket_lines(cutoff, item, changed_after=none) -%}
@@ -40,11 +41,13 @@
         transactions.customer_id,
         transactions.order_date,
         lines.item,
+        lines.lines,
         transactions.changed_at as transaction_changed_at
     from (
-        select distinct
+        select
             order_items.order_id,
-            {{ item }} as item
+            {{ item }} as item,
+            count(*) as lines
         from {{ ref('stg_crm__order_items') }} as order_items
         inner join {{ ref('stg_crm__products') }} as products
             on order_items.product_id = products.product_id
@@ -56,6 +59,7 @@
                 where changed.changed_at > {{ changed_after }}
             )
             {%- endif %}
+        group by order_items.order_id, {{ item }}
     ) as lines
     inner join {{ ref('transactions') }} as transactions
         on lines.order_id = transactions.order_id

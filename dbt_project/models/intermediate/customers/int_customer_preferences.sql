@@ -8,15 +8,12 @@ transactions as {{ not_materialized() }} (
 
 ),
 
-order_items as (
+-- per completed sale and category, the sale's lines in it (built once per run for the
+-- recommendation marts too): joining the 19M sales with their 38M lines and the catalogue here
+-- took 8.6 s of this model's 12-14 s at 1M customers, grouping these rows 4.1 s
+order_categories as (
 
-    select * from {{ ref('stg_crm__order_items') }}
-
-),
-
-products as (
-
-    select * from {{ ref('stg_crm__products') }}
+    select * from {{ ref('int_order_categories') }}
 
 ),
 
@@ -79,20 +76,15 @@ category_counts as (
 
     -- a category's weight is the number of purchased lines in it
     select
-        completed_sales.customer_id,
-        products.category,
-        count(*) as lines,
+        customer_id,
+        category,
+        sum(lines) as lines,
         row_number() over (
-            partition by completed_sales.customer_id
-            order by count(*) desc, products.category
+            partition by customer_id
+            order by sum(lines) desc, category
         ) as preference_rank
-    from completed_sales
-    inner join order_items
-        on completed_sales.order_id = order_items.order_id
-    inner join products
-        on order_items.product_id = products.product_id
-    where products.category is not null
-    group by completed_sales.customer_id, products.category
+    from order_categories
+    group by customer_id, category
 
 ),
 

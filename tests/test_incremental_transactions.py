@@ -10,9 +10,9 @@ later; an order re-sent with another amount and other lines; an identity merge t
 to another customer; tables without the load and change columns or the line counts (built by earlier
 versions); a day's orders re-sent without one order and a day's lines re-sent without an order's
 lines, after a clock that ran ahead wrote the stamps; a rerun of an earlier day and the later day
-again; a catalogue re-sent with products in other categories. After every run each table equals its full build's SQL
-(compiled with --full-refresh) run on the same warehouse, on DuckDB and on PostgreSQL, but for the
-time of the run that wrote a row.
+again; a catalogue re-sent with products in other categories. After every run each table equals its
+full build's SQL (compiled with --full-refresh) run on the same warehouse, on DuckDB and on
+PostgreSQL, but for the time of the run that wrote a row.
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 -- One row per completed sale and product category in it, with the number of the sale's lines in
 -- that category, as of the run date, over the whole history: the baskets every recommendation mart
 -- reads by category (macro recs_category_lines), and the lines int_customer_preferences weighs
--- categories by, computed once per run. The whole history, not just the longest window, so that replays of
--- recommendation_evaluation for earlier window ends or longer windows (loyalist/recommend_eval.py)
--- read complete baskets from the same table.
+-- categories by, computed once per run. The whole history, not just the longest window, so that
+-- replays of recommendation_evaluation for earlier window ends or longer windows
+-- (loyalist/recommend_eval.py) read complete baskets from the same table.
 --
 -- Incremental (macros/order_categories.sql): a run recomputes the sales whose transactions row a
 -- later run wrote (transactions.changed_at), or every sale after a catalogue load, and a post-hook

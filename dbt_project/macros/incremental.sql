@@ -74,6 +74,17 @@
 {%- endmacro %}
 
 
+{#- The earlier rows a run keeps: incremental_previous() without the rows matching `recomputed`, the
+    condition the model's pre-hook deletes (delete_replaced_rows). Where the pre-hook has deleted them
+    already (previous_rows_pruned), the rows as they stand: filtering again would redo that work. -#}
+{% macro previous_rows_kept(recomputed) -%}
+    select * from {{ incremental_previous() }}
+    {%- if not previous_rows_pruned() %}
+    where not ({{ recomputed }})
+    {%- endif %}
+{%- endmacro %}
+
+
 {#- Pre-hook body: delete the rows matching `condition` (on Spark: copy the table instead, see above). -#}
 {% macro delete_replaced_rows(condition) -%}
     {{ return(adapter.dispatch('delete_replaced_rows', 'loyalist')(condition)) }}

@@ -18,9 +18,15 @@
 {%- endmacro %}
 
 
-{#- Pre-hook of customer_lifecycle_history: a run for day D replaces what runs for D or later wrote. -#}
+{#- The customer_lifecycle_history rows a run for day D replaces: those runs for D or later wrote. -#}
+{% macro lifecycle_history_recomputed() -%}
+    valid_from >= cast('{{ as_of_date() }}' as date)
+{%- endmacro %}
+
+
+{#- Pre-hook of customer_lifecycle_history: delete the rows the run replaces. -#}
 {% macro lifecycle_history_delete_from_as_of() -%}
-    {{ delete_replaced_rows("valid_from >= cast('" ~ as_of_date() ~ "' as date)") }}
+    {{ delete_replaced_rows(lifecycle_history_recomputed()) }}
 {%- endmacro %}
 
 

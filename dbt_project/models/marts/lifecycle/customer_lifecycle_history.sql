@@ -43,9 +43,8 @@ snapshots as (
 
 history as (
 
-    -- what the pre-hook left: rows started before D (filtered again so the logic stands alone)
-    select * from {{ incremental_previous() }}
-    where valid_from < {{ as_of }}
+    -- what the pre-hook left: rows started before D (macros/incremental.sql)
+    {{ previous_rows_kept(lifecycle_history_recomputed()) }}
 
 ),
 

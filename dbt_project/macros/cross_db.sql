@@ -150,6 +150,29 @@
 
 
 {#-
+    `name as {{ materialized_cte() }} (...)`: the CTE is computed once, whatever the plan does with its
+    readers. DuckDB's optimizer may copy a CTE's subtree into a plan it rewrites: a window
+    `sum(x) over (partition by k)` becomes an aggregate joined back to its input, and the input (an
+    aggregate of 32M rows in customer_recommendations at 1M customers) was then computed twice.
+    Spark lacks the keyword.
+-#}
+{% macro materialized_cte() -%}
+    {{ return(adapter.dispatch('materialized_cte', 'loyalist')()) }}
+{%- endmacro %}
+
+{% macro default__materialized_cte() -%}
+{%- endmacro %}
+
+{% macro duckdb__materialized_cte() -%}
+    materialized
+{%- endmacro %}
+
+{% macro postgres__materialized_cte() -%}
+    materialized
+{%- endmacro %}
+
+
+{#-
     sum(expression) of doubles, the same whatever order the rows arrive in. A sum of doubles depends
     on the order of its terms (in the last bits), and DuckDB's threads add them in varying order, so
     a rerun of the same day gave a different table (and could reorder near-ties ranked by the sum).

@@ -212,7 +212,8 @@
         {{ recs_category_popularity(cutoff) }}
     ),
 
-    category_counts as (
+    -- materialized: the window in `shares` must not re-aggregate the history (macro materialized_cte)
+    category_counts as {{ materialized_cte() }} (
         select customer_id, category, count(*) as baskets
         from history
         group by customer_id, category

@@ -2,7 +2,7 @@
 
 with
 
-source as (
+source as {{ not_materialized() }} (
 
     select * from {{ source('raw', 'customers') }}
     -- A profile version is an event (updated_at): later versions are not known yet as of the run date.
@@ -10,23 +10,9 @@ source as (
 
 ),
 
-versions as (
-
-    select
-        *,
-        row_number() over (
-            partition by source_system, source_customer_id
-            -- latest change wins; ties (same version re-sent) go to the latest load
-            order by
-                updated_at desc,
-                _loaded_at desc,
-                _partition_date desc,
-                _source_file desc,
-                _row_in_file desc
-        ) as version_rank
-    from source
-
-),
+-- latest change wins; ties (same version re-sent) go to the latest load
+{{ ranked_versions('source', ['source_system', 'source_customer_id'],
+    'updated_at desc, _loaded_at desc, _partition_date desc, _source_file desc, _row_in_file desc') }},
 
 renamed as (
 

@@ -2,7 +2,7 @@
 
 with
 
-source as (
+source as {{ not_materialized() }} (
 
     select * from {{ source('raw', 'feedback') }}
     -- filter before the dedupe: as of a past day, a complaint resolved later is still open
@@ -10,22 +10,9 @@ source as (
 
 ),
 
-versions as (
-
-    select
-        *,
-        row_number() over (
-            partition by feedback_id
-            order by
-                updated_at desc,
-                _loaded_at desc,
-                _partition_date desc,
-                _source_file desc,
-                _row_in_file desc
-        ) as version_rank
-    from source
-
-),
+-- a complaint is re-sent when its status changes: the latest update wins, then the latest load
+{{ ranked_versions('source', ['feedback_id'],
+    'updated_at desc, _loaded_at desc, _partition_date desc, _source_file desc, _row_in_file desc') }},
 
 renamed as (
 

@@ -34,4 +34,3 @@ renamed as (
 )
 
 select * from renamed
-

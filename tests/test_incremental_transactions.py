@@ -141,11 +141,11 @@ def test_transactions_day_by_day_equal_a_full_build(target_with_empty_landing):
     customer_of_w2 = first["O2"][0]
     assert days.categories() == {"O1": {"beauty", "home"}, "O2": {"beauty"}, "O3": {"beauty"}}
 
-    # tables built before they had load and change columns, or line counts (earlier versions): the next
+    # tables built before they had load and change columns, or line counts and costs (earlier versions): the next
     # run fills them
     for column in ("source_file", "loaded_at", "lines_loaded_at", "lines_load_key", "changed_at"):
         days.execute(f"alter table marts.transactions drop column {column}")
-    for column in ("transaction_changed_at", "products_loaded_at", "lines"):
+    for column in ("transaction_changed_at", "products_loaded_at", "lines", "cost_of_goods"):
         days.execute(f"alter table intermediate.int_order_categories drop column {column}")
 
     # day 2: O9 arrives late (dated day 1), so R9's sale is known; O1 re-sent with another amount and

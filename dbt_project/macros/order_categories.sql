@@ -27,8 +27,8 @@
     {%- set epoch = epoch_timestamptz() -%}
     {%- set held_columns = held_column_names() -%}
     {%- if 'transaction_changed_at' not in held_columns or 'products_loaded_at' not in held_columns
-        or 'lines' not in held_columns -%}
-        {#- a table built before it kept its sources or its lines (an earlier version): every sale, once -#}
+        or 'lines' not in held_columns or 'cost_of_goods' not in held_columns -%}
+        {#- a table built before it kept its sources, lines or costs (an earlier version): every sale, once -#}
         {{ return(epoch) }}
     {%- endif -%}
     {%- set changed_after -%}

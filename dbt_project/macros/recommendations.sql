@@ -28,7 +28,8 @@
 
 
 {#- One row per (completed sale, item) on or before the cutoff, from transactions, order lines and
-    products, with the number of the sale's lines of that item (lines) and the sale's
+    products, with the number of the sale's lines of that item (lines), their cost of goods
+    (cost_of_goods: quantity x unit_cost; null when a line's product has no unit cost) and the sale's
     transactions.changed_at: int_order_categories' rows (item: the category). The lines are grouped
     by (order, item) before the sale's customer and day join in (they follow from the order): at 1M
     customers the whole history's category lines took 8.4 s instead of 11.7 s with the distinct over
@@ -42,12 +43,16 @@
         transactions.order_date,
         lines.item,
         lines.lines,
+        lines.cost_of_goods,
         transactions.changed_at as transaction_changed_at
     from (
         select
             order_items.order_id,
             {{ item }} as item,
-            count(*) as lines
+            count(*) as lines,
+            case
+                when count(*) = count(products.unit_cost) then sum(order_items.quantity * products.unit_cost)
+            end as cost_of_goods
         from {{ ref('stg_crm__order_items') }} as order_items
         inner join {{ ref('stg_crm__products') }} as products
             on order_items.product_id = products.product_id

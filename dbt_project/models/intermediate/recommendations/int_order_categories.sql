@@ -1,7 +1,8 @@
--- One row per completed sale and product category in it, with the number of the sale's lines in
--- that category, as of the run date, over the whole history: the baskets every recommendation mart
--- reads by category (macro recs_category_lines), and the lines int_customer_preferences weighs
--- categories by, computed once per run. The whole history, not just the longest window, so that
+-- One row per completed sale and product category in it, with the number and the cost of goods of
+-- the sale's lines in that category, as of the run date, over the whole history: the baskets every
+-- recommendation mart reads by category (macro recs_category_lines), the lines
+-- int_customer_preferences weighs categories by and the costs customer_4c adds up, computed once
+-- per run. The whole history, not just the longest window, so that
 -- replays of recommendation_evaluation for earlier window ends or longer windows
 -- (loyalist/recommend_eval.py) read complete baskets from the same table.
 --
@@ -26,6 +27,7 @@ select
     -- what the row was built from: the sale's transactions row and the catalogue load
     cast(transaction_changed_at as {{ type_timestamptz() }}) as transaction_changed_at,
     cast(({{ catalogue_loaded_at() }}) as {{ type_timestamptz() }}) as products_loaded_at,
-    -- last: a table built before this column existed gets it appended (and a run of every sale)
-    cast(lines as integer) as lines
+    -- last: a table built before these columns existed gets them appended (and a run of every sale)
+    cast(lines as integer) as lines,
+    cast(cost_of_goods as decimal(18, 2)) as cost_of_goods
 from ({{ recs_basket_lines(as_of_date(), 'products.category', order_categories_changed_after()) }}) as lines

@@ -172,12 +172,50 @@ def in_block(column: str, block: Block | None) -> str:
     return f"hash({column}) % {int(blocks)} = {int(number)}"
 
 
+# The relation load_inputs registers for a sample of customers (``customers``) while it reads.
+SAMPLE_RELATION = "_ml_sampled_customers"
+
+
 def block_count(con: duckdb.DuckDBPyConnection, rows_per_block: int) -> int:
     """How many customer blocks keep each block's transactions near ``rows_per_block``."""
     if not table_columns(con, "marts", "transactions"):
         raise MissingTransactionsError("marts.transactions is not in the warehouse: run dbt build first")
     rows = con.execute("select count(*) from marts.transactions").fetchone()[0]
     return max(1, -(-rows // max(1, rows_per_block)))
+
+
+def _transaction_columns(con: duckdb.DuckDBPyConnection) -> set[str]:
+    cols = table_columns(con, "marts", "transactions")
+    if not cols:
+        raise MissingTransactionsError("marts.transactions is not in the warehouse: run dbt build first")
+    missing = {"customer_id", "ordered_at", "net_amount"} - cols
+    if missing:
+        raise MissingTransactionsError(f"marts.transactions lacks required column(s) {sorted(missing)}")
+    return cols
+
+
+# The rows load_transactions reads (the ML step's population of transactions).
+_READ_TRANSACTIONS = "where customer_id is not null and ordered_at is not null"
+
+
+def transaction_customers(con: duckdb.DuckDBPyConnection) -> pd.Index:
+    """The ids of the customers load_inputs' transactions hold (everyone's), sorted."""
+    _transaction_columns(con)
+    return pd.Index(read_frame(con, f"select distinct customer_id from marts.transactions {_READ_TRANSACTIONS} "
+                                    "order by 1")["customer_id"], name="customer_id")
+
+
+def first_sale_day(con: duckdb.DuckDBPyConnection) -> date:
+    """Day of the first completed sale of everyone's transactions: ``Inputs.data_start`` without reading them."""
+    cols = _transaction_columns(con)
+    kind = _expr(cols, "transaction_type", TRANSACTION_COLUMNS["transaction_type"])
+    status = _expr(cols, "status", TRANSACTION_COLUMNS["status"])
+    first = con.execute(f"select min({_epoch_days('ordered_at')}) from (select ordered_at, {kind}, {status} "
+                        f"from marts.transactions {_READ_TRANSACTIONS}) "
+                        "where transaction_type = 'sale' and status = 'completed'").fetchone()[0]
+    if first is None:
+        raise ValueError("no completed sales in marts.transactions")
+    return date.fromordinal(EPOCH.toordinal() + int(np.floor(first)))
 
 
 def last_transaction_day(con: duckdb.DuckDBPyConnection) -> date | None:
@@ -198,13 +236,9 @@ def read_frame(con: duckdb.DuckDBPyConnection, sql: str) -> pd.DataFrame:
     return con.sql(sql).to_arrow_table().combine_chunks().to_pandas()
 
 
-def load_transactions(con: duckdb.DuckDBPyConnection, block: Block | None = None) -> pd.DataFrame:
-    cols = table_columns(con, "marts", "transactions")
-    if not cols:
-        raise MissingTransactionsError("marts.transactions is not in the warehouse: run dbt build first")
-    missing = {"customer_id", "ordered_at", "net_amount"} - cols
-    if missing:
-        raise MissingTransactionsError(f"marts.transactions lacks required column(s) {sorted(missing)}")
+def load_transactions(con: duckdb.DuckDBPyConnection, condition: str = "true") -> pd.DataFrame:
+    """The transactions whose rows meet the SQL ``condition`` (on ``customer_id``), sorted by customer and time."""
+    cols = _transaction_columns(con)
     select = [
         "customer_id",
         f"{_epoch_days('ordered_at')} as t",
@@ -219,19 +253,18 @@ def load_transactions(con: duckdb.DuckDBPyConnection, block: Block | None = None
     ]
     # the order id breaks ties: the same row order, so the same float sums, on every run
     order = "customer_id, t, order_id" if "order_id" in cols else "customer_id, t"
-    return read_frame(con, f"select {', '.join(select)} from marts.transactions "
-                           f"where customer_id is not null and ordered_at is not null "
-                           f"and {in_block('customer_id', block)} order by {order}")
+    return read_frame(con, f"select {', '.join(select)} from marts.transactions {_READ_TRANSACTIONS} "
+                           f"and {condition} order by {order}")
 
 
 def _optional(con: duckdb.DuckDBPyConnection, what: str, needs: dict[str, set[str]], sql: str,
-              block: Block | None = None, block_condition: str | None = None) -> pd.DataFrame | None:
+              condition: str | None = None) -> pd.DataFrame | None:
     """Run ``sql`` if every (schema.table -> columns) it needs exists; None when absent or empty.
 
-    ``sql`` holds ``{block}``: ``block_condition`` (default: its ``customer_id`` is in ``block``) or
-    true without a block. With a block, an empty result stays an empty frame when the source has rows
-    for other blocks: only a source empty for everyone makes the features NaN, as in an unblocked read
-    (a block's customers without rows get counts of 0 then).
+    ``sql`` holds ``{block}``: ``condition`` (which customers: a block, a sample) or true without one.
+    With a condition, an empty result stays an empty frame when the source has rows for other
+    customers: only a source empty for everyone makes the features NaN, as in a read of everyone
+    (the chosen customers without rows get counts of 0 then).
     """
     for table, columns in needs.items():
         schema, name = table.split(".")
@@ -240,22 +273,47 @@ def _optional(con: duckdb.DuckDBPyConnection, what: str, needs: dict[str, set[st
             log.info("%s not available (%s lacks %s): those features will be NaN", what, table,
                      sorted(columns - have) if have else "the table")
             return None
-    condition = "true" if block is None else block_condition or in_block("customer_id", block)
-    rows = read_frame(con, sql.format(block=condition))
+    rows = read_frame(con, sql.format(block=condition or "true"))
     if rows.empty:
-        if block is not None and con.execute(f"select exists ({sql.format(block='true')})").fetchone()[0]:
+        if condition is not None and con.execute(f"select exists ({sql.format(block='true')})").fetchone()[0]:
             return rows
         log.info("%s: no rows: those features will be NaN", what)
         return None
     return rows
 
 
-def load_inputs(con: duckdb.DuckDBPyConnection, compact: bool = True, block: Block | None = None) -> Inputs:
+def load_inputs(con: duckdb.DuckDBPyConnection, compact: bool = True, block: Block | None = None,
+                customers: pd.Index | None = None) -> Inputs:
     """Read the warehouse (as built by dbt) into ``Inputs``; ``compact=False`` keeps ids and labels as text.
 
     ``block``: only the customers of that block (``in_block``), each with all of their rows.
+    ``customers``: only these customer ids (a sample), each with all of their rows; the database
+    selects them, so memory follows the sample.
     """
-    transactions = load_transactions(con, block)
+    if customers is None:
+        return _load_inputs(con, compact, block, None)
+    # The ids are registered on a cursor of their own (a connection to the same database), which
+    # also keeps a result the caller left unfetched on ``con`` from blocking the registration. A
+    # cursor starts with the default time zone: it gets ``con``'s.
+    zone = con.execute("select current_setting('TimeZone')").fetchall()[0][0]
+    with con.cursor() as cursor:
+        cursor.execute(f"set TimeZone = '{zone}'")
+        cursor.register(SAMPLE_RELATION, pa.table({"customer_id": pa.array(customers, type=pa.string())}))
+        return _load_inputs(cursor, compact, block, SAMPLE_RELATION)
+
+
+def _load_inputs(con: duckdb.DuckDBPyConnection, compact: bool, block: Block | None,
+                 sample: str | None) -> Inputs:
+    def chosen(column: str) -> str | None:
+        """SQL: the row's customer (``column``) is in the block and the sample (None: everyone)."""
+        if block is None and sample is None:
+            return None
+        conditions = [in_block(column, block)]
+        if sample is not None:
+            conditions.append(f"{column} in (select customer_id from {sample})")
+        return " and ".join(conditions)
+
+    transactions = load_transactions(con, chosen("customer_id") or "true")
     accounts_map = {"intermediate.int_customer_accounts_resolved": {"account_key", "customer_id"}}
     # dbt's baskets carry the sale's customer and day, so a block reads its own rows: joining the order
     # lines to the block's orders scanned every order line once per block (73 s of 10 blocks at 1M)
@@ -265,7 +323,7 @@ def load_inputs(con: duckdb.DuckDBPyConnection, compact: bool = True, block: Blo
         f"select customer_id, {_epoch_days('cast(order_date as timestamp)')} as t, "
         "cast(category as varchar) as category from intermediate.int_order_categories "
         # no order by: only distinct counts read it (sorting 3.3M pairs cost 2 CPU s at 100k)
-        "where category is not null and {block}", block)
+        "where category is not null and {block}", chosen("customer_id"))
     feedback_cols = table_columns(con, "staging", "stg_crm__feedback")
     resolved = _epoch_days("f.resolved_at") if "resolved_at" in feedback_cols else "null"
     updated = _epoch_days("f.updated_at") if "updated_at" in feedback_cols else "null"
@@ -282,7 +340,7 @@ def load_inputs(con: duckdb.DuckDBPyConnection, compact: bool = True, block: Blo
         f"{updated} as t_updated, {first_response} as t_first_response, {text} as text, "
         f"{language} as language "
         "from staging.stg_crm__feedback f join intermediate.int_customer_accounts_resolved a using (account_key) "
-        "where f.created_at is not null and {block} order by 1, 5, 2", block, in_block("a.customer_id", block))
+        "where f.created_at is not null and {block} order by 1, 5, 2", chosen("a.customer_id"))
     profile_cols = table_columns(con, "staging", "stg_crm__customers")
 
     def col(name: str, cast: str) -> str:
@@ -297,36 +355,52 @@ def load_inputs(con: duckdb.DuckDBPyConnection, compact: bool = True, block: Blo
         f"select a.customer_id, {_epoch_days('p.created_at')} as t_created, {updated_p} as t_updated, {birth}, "
         f"{col('gender', 'varchar')}, {col('city_tier', 'double')}, {col('income_band', 'varchar')} "
         "from staging.stg_crm__customers p join intermediate.int_customer_accounts_resolved a using (account_key) "
-        "where {block} order by 1, 2", block, in_block("a.customer_id", block))
+        "where {block} order by 1, 2", chosen("a.customer_id"))
     accounts = _optional(
         con, "account first-seen times",
         {"intermediate.int_customer_accounts_resolved": {"customer_id", "first_seen_at"}},
         f"select customer_id, {_epoch_days('first_seen_at')} as t_first_seen "
         "from intermediate.int_customer_accounts_resolved where first_seen_at is not null and {block} "
-        "order by 1, 2", block)
+        "order by 1, 2", chosen("customer_id"))
     if compact:
         transactions, order_categories = _compact(transactions, order_categories)
     return Inputs(transactions=transactions, order_categories=order_categories, feedback=feedback,
                   profiles=profiles, accounts=accounts)
 
 
-def customer_sample(inputs: Inputs, max_customers: int) -> Inputs:
-    """``inputs`` restricted to a stable hash sample of about ``max_customers`` customers (all if fewer).
+def sampled_customers(ids: pd.Index | np.ndarray, max_customers: int, population: int | None = None
+                      ) -> pd.Index | None:
+    """Those of ``ids`` in the stable hash sample of about ``max_customers`` of ``population`` customers.
 
-    Every feature of a customer reads only that customer's rows, so a kept customer's features and
-    labels are exactly those of the full data.
+    ``population``: how many customers the sample is drawn from (default: ``ids`` are all of them).
+    None when there are no more than ``max_customers``: everyone. Samples of one population nest: a
+    smaller one is part of a larger one (the same hash, a lower cut), so drawing the smaller from the
+    larger's ids, with the population's size, gives what drawing it from everyone gives.
     """
     from ml.partitions import in_sample
 
+    population = len(ids) if population is None else population
+    if population <= max_customers:
+        return None
+    return pd.Index(ids[in_sample(ids, max_customers / population)], name="customer_id")
+
+
+def customer_sample(inputs: Inputs, max_customers: int, population: int | None = None) -> Inputs:
+    """``inputs`` restricted to a stable hash sample of about ``max_customers`` customers (all if fewer).
+
+    ``population``: the number of customers the sample is drawn from, when ``inputs`` hold a larger
+    sample of them already (``sampled_customers``). Every feature of a customer reads only that
+    customer's rows, so a kept customer's features and labels are exactly those of the full data.
+    """
     ids = inputs.transactions["customer_id"].unique()
-    if len(ids) <= max_customers:
+    keep = sampled_customers(ids, max_customers, population)
+    if keep is None:
         return inputs
-    keep = pd.Index(ids[in_sample(ids, max_customers / len(ids))])
 
     def only(frame: pd.DataFrame | None) -> pd.DataFrame | None:
         return None if frame is None else frame[among(frame["customer_id"], keep)]
 
-    log.info("training sample: %s of %s customers", len(keep), len(ids))
+    log.info("training sample: %s of %s customers", len(keep), len(ids) if population is None else population)
     return Inputs(transactions=only(inputs.transactions), order_categories=only(inputs.order_categories),
                   feedback=only(inputs.feedback),
                   profiles=only(inputs.profiles), accounts=only(inputs.accounts))

@@ -25,6 +25,7 @@ import pandas as pd
 from ml import artifacts, churn, clv, store
 from ml.config import (
     CLV_HORIZON_DAYS,
+    MAX_EVALUATION_CUSTOMERS,
     MAX_TRAINING_CUSTOMERS,
     SCORING_BLOCK_TRANSACTIONS,
     CutoffPlan,
@@ -33,7 +34,16 @@ from ml.config import (
     risk_band,
     scoring_threads,
 )
-from ml.data import Inputs, block_count, customer_sample, last_transaction_day, load_inputs
+from ml.data import (
+    Inputs,
+    block_count,
+    customer_sample,
+    first_sale_day,
+    last_transaction_day,
+    load_inputs,
+    sampled_customers,
+    transaction_customers,
+)
 from ml.features import FEATURES, EmptyPopulationError, compute_features, future_activity, labelled_frame
 from ml.reasons import MIN_CONTRIBUTION, probabilities_and_contributions, top_reasons, typical_values
 
@@ -198,18 +208,30 @@ def _as_day(as_of: date) -> date:
 def train_evaluate_promote(con: duckdb.DuckDBPyConnection, as_of: date, models_dir: Path) -> dict:
     """Train churn + CLV as of ``as_of``, evaluate, write ml.model_evaluations, promote or not.
 
-    Returns a JSON-friendly summary: model_version, promoted (churn), the plan of cutoffs, and per
-    model kind the metrics (model, baselines, promoted model), the decision and its reason.
-    Raises ml.config.NotEnoughHistoryError when the warehouse is too short for the churn window.
+    Training and evaluation read stable samples of customers beyond MAX_TRAINING_CUSTOMERS and
+    MAX_EVALUATION_CUSTOMERS (docs/ml.md). Returns a JSON-friendly summary: model_version, promoted
+    (churn), the plan of cutoffs, and per model kind the metrics (model, baselines, promoted model), the
+    decision and its reason. Raises ml.config.NotEnoughHistoryError when the warehouse is too short for
+    the churn window.
     """
     as_of = _as_day(as_of)
     models_dir = Path(models_dir)
     churn_days = churn_after_days()
-    inputs = load_inputs(con)
     _warn_if_stale(last_transaction_day(con), as_of)
-    plan = plan_cutoffs(as_of, churn_days, inputs.data_start)
+    plan = plan_cutoffs(as_of, churn_days, first_sale_day(con))
     log.info("cutoffs: %s", plan.as_dict())
-    train = labelled_frame(customer_sample(inputs, MAX_TRAINING_CUSTOMERS), plan.training_cutoffs, churn_days)
+    # Only the evaluation sample's rows are read (it holds the training sample): memory follows the
+    # samples, not the customer base.
+    if MAX_TRAINING_CUSTOMERS > MAX_EVALUATION_CUSTOMERS:
+        raise ValueError(f"MAX_TRAINING_CUSTOMERS ({MAX_TRAINING_CUSTOMERS}) must not exceed "
+                         f"MAX_EVALUATION_CUSTOMERS ({MAX_EVALUATION_CUSTOMERS}): training reads its sample")
+    everyone = transaction_customers(con)
+    evaluated = sampled_customers(everyone, MAX_EVALUATION_CUSTOMERS)
+    if evaluated is not None:
+        log.info("evaluation sample: %s of %s customers", len(evaluated), len(everyone))
+    inputs = load_inputs(con, customers=evaluated)
+    train = labelled_frame(customer_sample(inputs, MAX_TRAINING_CUSTOMERS, population=len(everyone)),
+                           plan.training_cutoffs, churn_days)
     evaluation = labelled_frame(inputs, [plan.evaluation_cutoff], churn_days)
     # same data, code and libraries -> same version (a rerun overwrites the same artifacts)
     version = artifacts.model_version(as_of, artifacts.fingerprint(train), artifacts.fingerprint(evaluation),

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from dataclasses import replace
@@ -30,8 +31,17 @@ from loyalist.ingest import ingest_landing
 from loyalist.warehouse import connect
 from ml import artifacts, churn
 from ml.config import churn_after_days, plan_cutoffs, required_history_days, risk_band
-from ml.data import block_count, days, load_inputs
-from ml.features import EmptyPopulationError, compute_features
+from ml.data import (
+    among,
+    block_count,
+    customer_sample,
+    days,
+    first_sale_day,
+    load_inputs,
+    sampled_customers,
+    transaction_customers,
+)
+from ml.features import EmptyPopulationError, compute_features, labelled_frame
 from ml.pipeline import (
     compute_scores,
     partition_blocks,
@@ -276,6 +286,57 @@ def test_a_block_without_feedback_has_zero_counts_not_missing_ones(full):
             if checked == 3:
                 break
     assert checked == 3
+
+
+def _as_text(frame: pd.DataFrame | None) -> pd.DataFrame | None:
+    """The frame with categorical labels as text (a sample's categoricals list only its own values)."""
+    if frame is None:
+        return None
+    return frame.astype({c: str for c in frame.columns if isinstance(frame[c].dtype, pd.CategoricalDtype)})
+
+
+def test_a_sample_read_by_the_database_holds_exactly_its_customers_rows(full):
+    """load_inputs(customers=...) reads what filtering everyone's inputs gives, and samples nest."""
+    everyone_inputs = full["inputs"]
+    with connect(get_settings(), full["path"], read_only=True) as con:
+        everyone = transaction_customers(con)
+        assert list(everyone) == sorted(everyone_inputs.transactions["customer_id"].unique())
+        assert first_sale_day(con) == everyone_inputs.data_start
+        half = sampled_customers(everyone, len(everyone) // 2)
+        read = load_inputs(con, customers=half)
+        assert sampled_customers(everyone, len(everyone)) is None  # no more than the cap: everyone
+    assert 0.35 * len(everyone) < len(half) < 0.65 * len(everyone)
+    for name in ("transactions", "order_categories", "feedback", "profiles", "accounts"):
+        mine, whole = getattr(read, name), getattr(everyone_inputs, name)
+        expected = whole[among(whole["customer_id"], half)]
+        assert 0 < len(mine) < len(whole)
+        if name == "order_categories":  # read without an order: only distinct counts use it
+            mine, expected = mine.sort_values(["customer_id", "t", "category"]), expected.sort_values(
+                ["customer_id", "t", "category"])
+        pd.testing.assert_frame_equal(_as_text(mine).reset_index(drop=True),
+                                      _as_text(expected).reset_index(drop=True), check_exact=True)
+    # the training sample drawn from the evaluation sample's rows is the one drawn from everyone's
+    quarter = customer_sample(read, len(everyone) // 4, population=len(everyone))
+    assert set(quarter.transactions["customer_id"]) == set(
+        customer_sample(everyone_inputs, len(everyone) // 4).transactions["customer_id"])
+
+
+def test_training_reads_only_the_evaluation_sample_and_keeps_the_samples_of_everyone(full, tmp_path, monkeypatch):
+    """Capped samples: the training rows and evaluated customers are those of sampling everyone's inputs."""
+    import ml.pipeline
+
+    path = tmp_path / "warehouse.duckdb"
+    shutil.copyfile(full["path"], path)
+    n = full["inputs"].transactions["customer_id"].nunique()
+    monkeypatch.setattr(ml.pipeline, "MAX_TRAINING_CUSTOMERS", n // 4)
+    monkeypatch.setattr(ml.pipeline, "MAX_EVALUATION_CUSTOMERS", n // 2)
+    with connect(get_settings(), path) as con:
+        summary = train_evaluate_promote(con, AS_OF, tmp_path / "models")
+    plan, churn_days = plan_cutoffs(AS_OF, churn_after_days(), full["inputs"].data_start), churn_after_days()
+    training = labelled_frame(customer_sample(full["inputs"], n // 4), plan.training_cutoffs, churn_days)
+    evaluated = labelled_frame(customer_sample(full["inputs"], n // 2), [plan.evaluation_cutoff], churn_days)
+    assert summary["churn"]["training_rows"] == len(training) < full["summary"]["churn"]["training_rows"]
+    assert summary["churn"]["evaluation_customers"] == len(evaluated) < full["summary"]["churn"]["evaluation_customers"]
 
 
 def test_clv_predictions(full):

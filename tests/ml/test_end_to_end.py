@@ -321,7 +321,7 @@ def test_a_sample_read_by_the_database_holds_exactly_its_customers_rows(full):
         customer_sample(everyone_inputs, len(everyone) // 4).transactions["customer_id"])
 
 
-def test_training_reads_only_the_evaluation_sample_and_keeps_the_samples_of_everyone(full, tmp_path, monkeypatch):
+def test_capped_training_and_evaluation_use_the_samples_of_everyones_customers(full, tmp_path, monkeypatch):
     """Capped samples: the training rows and evaluated customers are those of sampling everyone's inputs."""
     import ml.pipeline
 

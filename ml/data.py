@@ -176,14 +176,6 @@ def in_block(column: str, block: Block | None) -> str:
 SAMPLE_RELATION = "_ml_sampled_customers"
 
 
-def block_count(con: duckdb.DuckDBPyConnection, rows_per_block: int) -> int:
-    """How many customer blocks keep each block's transactions near ``rows_per_block``."""
-    if not table_columns(con, "marts", "transactions"):
-        raise MissingTransactionsError("marts.transactions is not in the warehouse: run dbt build first")
-    rows = con.execute("select count(*) from marts.transactions").fetchone()[0]
-    return max(1, -(-rows // max(1, rows_per_block)))
-
-
 def _transaction_columns(con: duckdb.DuckDBPyConnection) -> set[str]:
     cols = table_columns(con, "marts", "transactions")
     if not cols:
@@ -192,6 +184,13 @@ def _transaction_columns(con: duckdb.DuckDBPyConnection) -> set[str]:
     if missing:
         raise MissingTransactionsError(f"marts.transactions lacks required column(s) {sorted(missing)}")
     return cols
+
+
+def block_count(con: duckdb.DuckDBPyConnection, rows_per_block: int) -> int:
+    """How many customer blocks keep each block's transactions near ``rows_per_block``."""
+    _transaction_columns(con)
+    rows = con.execute("select count(*) from marts.transactions").fetchone()[0]
+    return max(1, -(-rows // max(1, rows_per_block)))
 
 
 # The rows load_transactions reads (the ML step's population of transactions).

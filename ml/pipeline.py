@@ -22,6 +22,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from loyalist.warehouse import release_cached_blocks
 from ml import artifacts, churn, clv, store
 from ml.config import (
     CLV_HORIZON_DAYS,
@@ -230,6 +231,9 @@ def train_evaluate_promote(con: duckdb.DuckDBPyConnection, as_of: date, models_d
     if evaluated is not None:
         log.info("evaluation sample: %s of %s customers", len(evaluated), len(everyone))
     inputs = load_inputs(con, customers=evaluated)
+    # What DuckDB cached while reading is of no more use here: at 1M customers 1.2 GB, kept beside the
+    # frames through training (peak RSS 4,390 MiB with it).
+    release_cached_blocks(con)
     train = labelled_frame(customer_sample(inputs, MAX_TRAINING_CUSTOMERS, population=len(everyone)),
                            plan.training_cutoffs, churn_days)
     evaluation = labelled_frame(inputs, [plan.evaluation_cutoff], churn_days)
